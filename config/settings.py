@@ -1,0 +1,87 @@
+"""The one environment-settings model (prefix ``SYNDICATION_``, nested delimiter ``__``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = PACKAGE_DIR / "syndication.toml"
+X_API_BASE_URL = "https://api.x.com"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class XSettings(BaseModel):
+    """Credentials for the X channel; the channel is on when all four are set."""
+
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    staff_list_id: str | None = None
+    api_base_url: str = X_API_BASE_URL
+
+    @property
+    def enabled(self) -> bool:
+        return all((self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret))
+
+
+class Settings(BaseSettings):
+    """Everything that varies between deployments.
+
+    >>> s = Settings(data_dir="/srv/syndication")
+    >>> s.resolved_feeds_dir
+    PosixPath('/srv/syndication/feeds')
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SYNDICATION_", env_nested_delimiter="__", extra="ignore")
+
+    config: Path = DEFAULT_CONFIG
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    feeds_dir: Path | None = None
+    broker_url: str | None = None
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    ops_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    webhook_secret: SecretStr | None = None
+    webhook_tolerance_s: int = 300
+    max_body_bytes: int = 4 * 1024 * 1024
+    render_window_ms: int = 50
+    sweep_interval_s: float = 2.0
+    sweep_grace_s: float = 5.0
+    visibility_timeout_s: int = 3600
+    log_json: bool = False
+    log_level: str = "INFO"
+    x: XSettings = Field(default_factory=XSettings)
+
+    _split_tokens = field_validator("api_tokens", "ops_tokens", mode="before")(_split_csv)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def resolved_feeds_dir(self) -> Path:
+        return (self.feeds_dir or self.resolved_data_dir / "feeds").resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'syndication.db'}"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        values = [t.get_secret_value() for t in (*self.api_tokens, *self.ops_tokens)]
+        for secret in (self.webhook_secret, self.x.consumer_key, self.x.consumer_secret,
+                       self.x.access_token, self.x.access_token_secret):
+            if secret is not None:
+                values.append(secret.get_secret_value())
+        return [v for v in values if v]

@@ -1,0 +1,243 @@
+"""The article a CMS sends, validated and cleaned.
+
+``parse_article`` is the only way in: it validates with pydantic, strips characters
+XML forbids, sanitises HTML and resolves naive dates in the site's time zone. A refused
+article raises ``ValidationError`` naming each field and the reason.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from syndication.errors import FieldError, ValidationError
+from syndication.text import clean_html, normalise_url, slugify, strip_xml_invalid
+
+_HANDLE = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def _scrub(value: Any) -> Any:
+    """Strip XML-invalid characters from every string in a JSON value."""
+    if isinstance(value, str):
+        return strip_xml_invalid(value).strip()
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
+
+
+def _url(value: str) -> str:
+    return normalise_url(value)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Author(_Model):
+    """A byline."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=254)
+    url: str | None = None
+    x: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not _EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value or None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _url(value) if value else None
+
+    @field_validator("x")
+    @classmethod
+    def _handle(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not _HANDLE.match(value):
+            raise ValueError("not an X handle (1-15 letters, digits or _)")
+        return value.lstrip("@")
+
+
+class Image(_Model):
+    """The article's lead image, carried as an enclosure."""
+
+    url: str
+    type: str | None = None
+    length: int | None = Field(None, ge=0, le=2**53)
+    alt: str | None = Field(None, max_length=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _url(value)
+
+    @field_validator("type")
+    @classmethod
+    def _mime(cls, value: str | None) -> str | None:
+        if value and not _MIME.match(value.lower()):
+            raise ValueError("not a MIME type such as image/jpeg")
+        return value.lower() if value else None
+
+
+class Social(_Model):
+    """Per-article overrides for social posts."""
+
+    text: str | None = Field(None, max_length=2000)
+    skip: bool = False
+
+
+class Article(_Model):
+    """One article, clean and valid. Dates are aware and in UTC."""
+
+    id: str = Field(min_length=1, max_length=200)
+    url: str
+    title: str = Field(min_length=1, max_length=1000)
+    summary: str | None = Field(None, max_length=20_000)
+    content_html: str | None = Field(None, max_length=2_000_000)
+    published_at: datetime
+    updated_at: datetime | None = None
+    section: str | None = Field(None, max_length=200)
+    authors: list[Author] = Field(default_factory=list, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    language: str | None = None
+    image: Image | None = None
+    source: str | None = Field(None, max_length=500)
+    social: Social | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scrub_input(cls, data: Any) -> Any:
+        return _scrub(data) if isinstance(data, dict) else data
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _url(value)
+
+    @field_validator("published_at", "updated_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("z", "Z"))
+            except ValueError:
+                raise ValueError("not an RFC 3339 date-time such as 2026-05-01T09:30:00Z") from None
+        else:
+            raise ValueError("must be an RFC 3339 string")
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:
+            zone: tzinfo = (info.context or {}).get("tz", timezone.utc)
+            parsed = parsed.replace(tzinfo=zone)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("out of range") from None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        seen: dict[str, str] = {}
+        for tag in value:
+            if not isinstance(tag, str) or not tag.strip():
+                raise ValueError("tags must be non-blank strings")
+            if len(tag) > 100:
+                raise ValueError("a tag is longer than 100 characters")
+            seen.setdefault(tag.casefold(), tag.strip())
+        return list(seen.values())
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value and not _LANG.match(value):
+            raise ValueError("not a language tag such as en or pt-BR")
+        return value or None
+
+    @field_validator("section", "summary", "content_html", "source")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _clean(self) -> "Article":
+        # Frozen model: clean by rebuilding the HTML fields in place once.
+        for name in ("summary", "content_html"):
+            raw = getattr(self, name)
+            if raw:
+                object.__setattr__(self, name, clean_html(raw, self.url) or None)
+        if self.title.strip() == "":
+            raise ValueError("title must not be blank")
+        return self
+
+    @property
+    def section_slug(self) -> str | None:
+        return slugify(self.section) if self.section else None
+
+
+def parse_article(data: Any, *, tz: tzinfo = timezone.utc, index: int | None = None) -> Article:
+    """Validate one article from CMS JSON.
+
+    Naive ``published_at``/``updated_at`` are read in ``tz`` (the site's zone).
+    Raises ``ValidationError`` listing every refused field.
+
+    >>> parse_article({"id": "a1", "url": "https://ex.org/a1", "title": "Hi",
+    ...                "published_at": "2026-05-01T09:30:00Z"}).id
+    'a1'
+    """
+    if not isinstance(data, dict):
+        raise ValidationError([FieldError("(article)", "must be a JSON object")], index=index)
+    try:
+        return Article.model_validate(data, context={"tz": tz})
+    except pydantic.ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(p) for p in err["loc"]) or "(article)", _reason(err))
+            for err in exc.errors()
+        ]
+        raise ValidationError(errors, index=index) from None
+
+
+def _reason(err: Any) -> str:
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as the store holds it: the article plus its bookkeeping."""
+
+    article: Article
+    revision: int
+    status: str  # "published" | "withdrawn"
+    origin: str  # "api" | "import"
+    received_at: datetime
+    modified_at: datetime
+
+    @property
+    def updated(self) -> datetime:
+        """When the entry last changed, for feeds: the CMS's ``updated_at``, else the time
+        we stored a later revision, else ``published_at``."""
+        if self.article.updated_at:
+            return max(self.article.updated_at, self.article.published_at)
+        if self.revision > 1:
+            return max(self.modified_at, self.article.published_at)
+        return self.article.published_at
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.status == "withdrawn"
