@@ -1,0 +1,149 @@
+"""``syndication run`` (the whole product) and ``syndication serve`` (the HTTP service alone)."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import SecretStr
+
+from config import Settings
+from config.settings import PACKAGE_DIR
+from syndication.cli.output import console
+from syndication.cli.runtime import Runtime
+from syndication.importing import Record, read_sources
+from syndication.logs import configure_logging
+from syndication.articles import parse_article
+from syndication.publishing import publish, utcnow
+from syndication.rendering import render_all
+from syndication.store.articles import count_articles
+from syndication.web.app import create_app
+from syndication.web.context import WebContext
+from workers.app import create_app as create_celery
+from workers.broker import BrokerState, client_for
+from workers.dispatch import CeleryDispatcher
+from workers.embedded_redis import EmbeddedRedis
+from workers.supervisor import Supervisor, worker_commands
+
+log = logging.getLogger(__name__)
+EXAMPLE_ARTICLES = PACKAGE_DIR / "examples" / "articles.ndjson"
+
+
+def web_context(settings: Settings, rt: Runtime) -> WebContext:
+    celery = create_celery(settings)
+    dispatcher = CeleryDispatcher(celery, BrokerState(client_for(settings.broker_url or "")),
+                                  window_ms=settings.render_window_ms)
+    return WebContext(
+        site=rt.site, store=rt.store, dispatcher=dispatcher, feeds_dir=rt.feeds_dir,
+        api_tokens=[t.get_secret_value() for t in settings.api_tokens],
+        ops_tokens=[t.get_secret_value() for t in settings.ops_tokens],
+        webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        webhook_tolerance_s=settings.webhook_tolerance_s, max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def _example_token(settings: Settings) -> Settings:
+    """With --example and no tokens configured, make one and keep it in the data folder."""
+    if settings.api_tokens:
+        return settings
+    path = settings.resolved_data_dir / "api-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    console.print(f"API token (example mode): stored in [bold]{path}[/bold]")
+    settings = settings.model_copy(update={"api_tokens": [SecretStr(path.read_text().strip())]})
+    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=settings.secrets())
+    return settings
+
+
+def _load_examples(rt: Runtime) -> None:
+    with rt.store.read() as session:
+        if count_articles(session):
+            return
+    articles = [parse_article(r.data, tz=rt.site.site.tz) for r in read_sources([str(EXAMPLE_ARTICLES)])
+                if isinstance(r, Record)]
+    publish(rt.store, rt.site, articles, origin="import")
+    render_all(rt.store, rt.site, rt.feeds_dir, clock=utcnow)
+    console.print(f"example articles imported: {len(articles)} (never posted: imports are backfill)")
+
+
+def run_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address for the HTTP service.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the HTTP service.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Feed worker processes.")] = 2,
+    social_workers: Annotated[int, typer.Option(min=1, help="Social worker threads.")] = 8,
+    example: Annotated[bool, typer.Option(help="Load the bundled example articles into an empty store.")] = False,
+) -> None:
+    """Start everything: the embedded Redis (unless SYNDICATION_BROKER_URL is set), the feed and
+    social workers, the scheduler and the HTTP service. Ctrl-C or SIGTERM stops it all.
+
+    >>> syndication run --port 8000
+    """
+    rt: Runtime = ctx.obj
+    settings = rt.settings
+    if example:
+        settings = _example_token(settings)
+    rt.store  # migrate before any worker starts  # noqa: B018
+    if example:
+        _load_examples(rt)
+    redis = None
+    if not settings.broker_url:
+        redis = EmbeddedRedis(settings.resolved_data_dir)
+        settings = settings.model_copy(update={"broker_url": redis.start()})
+        console.print(f"broker   embedded redis-server (AOF on) at {settings.broker_url}")
+    else:
+        console.print("broker   external (SYNDICATION_BROKER_URL)")
+    env = {**os.environ,
+           "SYNDICATION_BROKER_URL": settings.broker_url or "",
+           "SYNDICATION_CONFIG": str(Path(settings.config).resolve()),
+           "SYNDICATION_DATA_DIR": str(settings.resolved_data_dir),
+           "SYNDICATION_DATABASE_URL": settings.resolved_database_url,
+           "SYNDICATION_FEEDS_DIR": str(settings.resolved_feeds_dir)}
+    supervisor = Supervisor(env=env, log_dir=settings.resolved_data_dir / "logs")
+    stopping = threading.Event()
+    try:
+        for child in worker_commands(settings.resolved_data_dir, feed_workers=workers, social_workers=social_workers):
+            supervisor.start(child)
+            console.print(f"{child.name:<14} pid {child.process.pid}, log {supervisor.log_dir / (child.name + '.log')}")  # type: ignore[union-attr]
+        console.print(f"http     http://{host}:{port}/  (feeds under /feeds/, API docs at /docs)")
+        console.print(f"feeds    {settings.resolved_feeds_dir}")
+        server = uvicorn.Server(uvicorn.Config(create_app(web_context(settings, rt)), host=host, port=port,
+                                               log_level="warning", access_log=False))
+        threading.Thread(target=_watch, args=(supervisor, server, stopping), daemon=True).start()
+        server.run()
+    finally:
+        stopping.set()
+        supervisor.stop()
+        if redis:
+            redis.stop()
+        console.print("stopped")
+
+
+def _watch(supervisor: Supervisor, server: uvicorn.Server, stopping: threading.Event) -> None:
+    """If a worker dies on its own, stop the whole product rather than run half of it."""
+    while not stopping.wait(1.0):
+        dead = supervisor.dead()
+        if dead:
+            log.error("process exited; stopping", extra={"processes": dead})
+            server.should_exit = True
+            return
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP service alone, against SYNDICATION_BROKER_URL (the compose `api` service)."""
+    rt: Runtime = ctx.obj
+    rt.store  # noqa: B018 - migrate at start
+    uvicorn.run(create_app(web_context(rt.settings, rt)), host=host, port=port, log_level="info")
+
+

@@ -1,0 +1,156 @@
+"""Publishing: store a change, mark its feeds dirty and write its outbox event, in one transaction.
+
+Nothing here talks to Celery. After commit the caller hands the events to a
+``Dispatcher`` (``workers`` implements one); what it fails to hand over, the sweeper finds.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from config import SiteConfig
+from syndication.articles import Article, parse_article
+from syndication.errors import NotFound, ValidationError
+from syndication.feeds.catalog import ALL, feeds_for
+from syndication.store import Store
+from syndication.store.articles import upsert_articles, withdraw_article
+from syndication.store.feed_state import mark_dirty
+from syndication.store.outbox import Event, add_event, mark_dispatched
+from syndication.store.timeline import add_steps
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Dispatcher(Protocol):
+    """Hands committed work to the task queue. ``workers`` implements it with Celery."""
+
+    def request_renders(self, feed_keys: Iterable[str]) -> None:
+        """Ask for these feeds to be rendered soon (throttled, coalesced)."""
+
+    def send_events(self, events: Sequence[Event]) -> None:
+        """Queue the social side of these events."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """One article taken in: ``created``, ``updated``, ``unchanged`` or ``withdrawn``."""
+
+    article_id: str
+    revision: int
+    status: str
+    event_id: str | None
+
+
+@dataclass
+class Outcome:
+    """What a publish did: the articles taken, the events written, the feeds dirtied."""
+
+    accepted: list[Accepted] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    feed_keys: set[str] = field(default_factory=set)
+
+
+def parse_batch(raw: Sequence[Any], *, site: SiteConfig) -> tuple[list[Article], list[ValidationError]]:
+    """Validate many articles; returns the valid ones and one error per refused one (with its index)."""
+    valid: list[Article] = []
+    refused: list[ValidationError] = []
+    for index, item in enumerate(raw):
+        try:
+            valid.append(parse_article(item, tz=site.site.tz, index=index))
+        except ValidationError as exc:
+            refused.append(exc)
+    return valid, refused
+
+
+def publish(store: Store, site: SiteConfig, articles: Sequence[Article], *, origin: str = "api",
+            clock: Clock = utcnow) -> Outcome:
+    """Store articles (insert or update by id) with their outbox events, in one transaction.
+
+    ``origin="import"`` is the backfill path: no event is written, so nothing is ever
+    announced or posted for it; its feeds are still marked for rendering.
+
+    >>> outcome = publish(store, site, [article])
+    >>> dispatcher.request_renders(outcome.feed_keys); dispatcher.send_events(outcome.events)
+    """
+    now = clock()
+    outcome = Outcome()
+    if not articles:
+        return outcome
+    labels: dict[str, str] = {}
+    items = []
+    for article in articles:
+        specs = feeds_for(article, site.feeds)
+        labels.update((s.key, s.label) for s in specs)
+        items.append((article, [s.key for s in specs]))
+    with store.transaction() as session:
+        results = upsert_articles(session, items, origin=origin, now=now)
+        dirty = {key for r in results for key in r.feed_keys}
+        mark_dirty(session, ((k, labels.get(k, "")) for k in dirty), now=now)
+        steps = []
+        for r in results:
+            status = "created" if r.created else "updated" if r.changed else "unchanged"
+            event = None
+            if r.changed and origin != "import":
+                kind = "article.published" if r.created else "article.updated"
+                event = add_event(session, kind, r.article_id, r.revision, now=now)
+                outcome.events.append(event)
+            steps.append((r.article_id, "imported" if origin == "import" else "stored",
+                          {"revision": r.revision, "status": status,
+                           **({"event_id": event.id} if event else {})}))
+            outcome.accepted.append(Accepted(r.article_id, r.revision, status, event.id if event else None))
+        add_steps(session, steps, now=now)
+    outcome.feed_keys = dirty
+    log.info("articles stored", extra={"count": len(results), "origin": origin, "events": len(outcome.events),
+                                       "feeds": len(dirty)})
+    return outcome
+
+
+def unpublish(store: Store, article_id: str, *, clock: Clock = utcnow) -> Outcome:
+    """Withdraw an article: keep a tombstone, drop it from its feeds, write an event.
+
+    Raises ``NotFound`` for an unknown id. Withdrawing twice changes nothing.
+    """
+    now = clock()
+    outcome = Outcome()
+    with store.transaction() as session:
+        result = withdraw_article(session, article_id, now=now)
+        if result is None:
+            raise NotFound(f"no article with id {article_id!r}")
+        event = None
+        if result.changed:
+            mark_dirty(session, ((k, "") for k in result.feed_keys | {ALL.key}), now=now)
+            event = add_event(session, "article.withdrawn", article_id, result.revision, now=now)
+            outcome.events.append(event)
+            add_steps(session, [(article_id, "withdrawn", {"revision": result.revision, "event_id": event.id})],
+                      now=now)
+        outcome.accepted.append(Accepted(article_id, result.revision,
+                                         "withdrawn" if result.changed else "unchanged",
+                                         event.id if event else None))
+    outcome.feed_keys = set(result.feed_keys)
+    return outcome
+
+
+def announce(store: Store, dispatcher: Dispatcher, outcome: Outcome, *, clock: Clock = utcnow) -> bool:
+    """Hand a committed outcome to the dispatcher. Returns False (and logs) if the broker is down:
+    the sweeper dispatches it later, so the caller still answers success."""
+    try:
+        if outcome.feed_keys:
+            dispatcher.request_renders(sorted(outcome.feed_keys))
+        if outcome.events:
+            dispatcher.send_events(outcome.events)
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the work to the sweeper
+        log.warning("dispatch failed; the sweeper will retry", extra={"error": repr(exc),
+                                                                     "events": [e.id for e in outcome.events]})
+        return False
+    if outcome.events:
+        with store.transaction() as session:
+            mark_dispatched(session, [e.id for e in outcome.events], now=clock())
+    return True

@@ -1,0 +1,67 @@
+"""Rendering a feed from the store to files."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from config import SiteConfig
+from syndication.feeds.catalog import FeedSpec, parse_key
+from syndication.feeds.render import render_formats, write_feed
+from syndication.store import Store
+from syndication.store.articles import all_feed_keys, latest_for_feed
+from syndication.store.feed_state import get_state, read_seq, record_render
+from syndication.store.timeline import add_steps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One render: the feed, how many items, which files changed."""
+
+    feed_key: str
+    item_count: int
+    changed: list[str]
+    seq: int
+
+
+def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
+                *, clock: Callable[[], datetime]) -> Rendered:
+    """Render one feed in every format from the newest items in the store, and write the files.
+
+    Raises ``ValidationError`` for a malformed key. Files whose content is unchanged are
+    left untouched (same mtime, same ETag).
+
+    >>> render_feed(store, site, Path("var/feeds"), "section/sport", clock=utcnow)
+    """
+    spec = parse_key(key)
+    started = clock()
+    with store.read() as session:
+        # Read the change count first: anything committed after it bumps it again,
+        # so the feed stays stale and renders once more.
+        seq, label = read_seq(session, key)
+        before = get_state(session, key)
+        entries = [e for e in latest_for_feed(session, key, site.feeds.items) if not e.withdrawn]
+    spec = FeedSpec(spec.kind, spec.slug, label or spec.slug)
+    written = write_feed(feeds_dir, spec, render_formats(spec, entries, site.site, started))
+    files = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size} for fmt, w in written.items()}
+    last_render = before.rendered_at if before else None
+    # The timeline gets a step for the articles this render is the first to carry.
+    fresh = [e for e in entries if last_render is None or e.modified_at >= last_render]
+    with store.transaction() as session:
+        record_render(session, key, seq=seq, rendered_at=clock(), item_count=len(entries), files=files)
+        add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
+                  now=clock())
+    changed = [w.relpath for w in written.values() if w.changed]
+    log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed), "seq": seq})
+    return Rendered(key, len(entries), changed, seq)
+
+
+def render_all(store: Store, site: SiteConfig, feeds_dir: Path, *, clock: Callable[[], datetime]) -> list[Rendered]:
+    """Render every feed that has items (used by ``syndication render --all`` and imports)."""
+    with store.read() as session:
+        keys = all_feed_keys(session)
+    return [render_feed(store, site, feeds_dir, key, clock=clock) for key in keys or ["all"]]

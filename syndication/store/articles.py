@@ -1,0 +1,149 @@
+"""Queries on articles and feed membership."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from syndication.articles import Article, StoredArticle
+from syndication.store.schema import ArticleRow, FeedItemRow
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What storing one article did."""
+
+    article_id: str
+    revision: int
+    created: bool
+    changed: bool
+    feed_keys: frozenset[str]  # feeds whose content changed (old and new membership)
+
+
+def content_hash(article: Article) -> str:
+    canonical = json.dumps(article.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def to_stored(row: ArticleRow) -> StoredArticle:
+    return StoredArticle(
+        article=Article.model_validate(row.data),
+        revision=row.revision,
+        status=row.status,
+        origin=row.origin,
+        received_at=row.received_at,
+        modified_at=row.modified_at,
+    )
+
+
+def _memberships(session: Session, ids: Sequence[str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for article_id, key in session.execute(
+        select(FeedItemRow.article_id, FeedItemRow.feed_key).where(FeedItemRow.article_id.in_(ids))
+    ):
+        found.setdefault(article_id, set()).add(key)
+    return found
+
+
+def upsert_articles(
+    session: Session, items: Sequence[tuple[Article, list[str]]], *, origin: str, now: datetime
+) -> list[Upserted]:
+    """Insert or update articles by id; ``items`` pairs each article with its feed keys.
+
+    Re-sending identical content is not a new revision. A withdrawn article that is
+    sent again is published again, as a new revision.
+    """
+    ids = list(dict.fromkeys(a.id for a, _ in items))
+    existing = {r.id: r for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
+    members = _memberships(session, ids)
+    results: list[Upserted] = []
+    for article, keys in items:
+        digest = content_hash(article)
+        row = existing.get(article.id)
+        old_keys = members.get(article.id, set())
+        if row is not None and row.content_hash == digest and row.status == "published":
+            results.append(Upserted(article.id, row.revision, False, False, frozenset()))
+            continue
+        data = article.model_dump(mode="json")
+        if row is None:
+            row = ArticleRow(id=article.id, url=article.url, data=data, content_hash=digest,
+                             published_at=article.published_at, revision=1, status="published",
+                             origin=origin, received_at=now, modified_at=now)
+            session.add(row)
+            existing[article.id] = row
+            created = True
+        else:
+            row.url, row.data, row.content_hash = article.url, data, digest
+            row.published_at, row.status, row.modified_at = article.published_at, "published", now
+            row.revision += 1
+            created = False
+        if old_keys:
+            session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article.id))
+        session.add_all(FeedItemRow(feed_key=k, article_id=article.id, published_at=article.published_at)
+                        for k in keys)
+        members[article.id] = set(keys)
+        session.flush()
+        results.append(Upserted(article.id, row.revision, created, True, frozenset(old_keys | set(keys))))
+    return results
+
+
+def withdraw_article(session: Session, article_id: str, *, now: datetime) -> Upserted | None:
+    """Mark an article withdrawn (a tombstone) and take it out of every feed.
+
+    Returns None when there is no such article; an already-withdrawn one is unchanged.
+    """
+    row = session.get(ArticleRow, article_id, with_for_update=True)
+    if row is None:
+        return None
+    if row.status == "withdrawn":
+        return Upserted(article_id, row.revision, False, False, frozenset())
+    keys = set(session.scalars(select(FeedItemRow.feed_key).where(FeedItemRow.article_id == article_id)))
+    session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article_id))
+    row.status, row.revision, row.modified_at = "withdrawn", row.revision + 1, now
+    return Upserted(article_id, row.revision, False, True, frozenset(keys))
+
+
+def get_article(session: Session, article_id: str) -> StoredArticle | None:
+    row = session.get(ArticleRow, article_id)
+    return to_stored(row) if row else None
+
+
+def find_by_url(session: Session, url: str) -> StoredArticle | None:
+    row = session.scalars(select(ArticleRow).where(ArticleRow.url == url).limit(1)).first()
+    return to_stored(row) if row else None
+
+
+def feed_keys_of(session: Session, article_id: str) -> list[str]:
+    return sorted(session.scalars(select(FeedItemRow.feed_key).where(FeedItemRow.article_id == article_id)))
+
+
+def latest_for_feed(session: Session, feed_key: str, limit: int) -> list[StoredArticle]:
+    """The newest ``limit`` published articles of a feed, newest first (an index scan)."""
+    rows = session.scalars(
+        select(ArticleRow)
+        .join(FeedItemRow, FeedItemRow.article_id == ArticleRow.id)
+        .where(FeedItemRow.feed_key == feed_key)
+        .order_by(FeedItemRow.published_at.desc(), FeedItemRow.article_id.desc())
+        .limit(limit)
+    )
+    return [to_stored(r) for r in rows]
+
+
+def list_articles(session: Session, *, limit: int = 50, status: str | None = None) -> list[StoredArticle]:
+    query = select(ArticleRow).order_by(ArticleRow.published_at.desc(), ArticleRow.id.desc()).limit(limit)
+    if status:
+        query = query.where(ArticleRow.status == status)
+    return [to_stored(r) for r in session.scalars(query)]
+
+
+def count_articles(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ArticleRow)) or 0
+
+
+def all_feed_keys(session: Session) -> list[str]:
+    return list(session.scalars(select(FeedItemRow.feed_key).distinct().order_by(FeedItemRow.feed_key)))

@@ -1,0 +1,174 @@
+"""The database schema. The database is the source of truth; Redis is transport.
+
+Migrations live in ``syndication/store/migrations`` (Alembic); change both together.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite drops the offset; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ArticleRow(Base):
+    """One article per CMS id, upserted; withdrawn ones stay as tombstones."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="published")
+    origin: Mapped[str] = mapped_column(String(16), default="api")
+    received_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
+
+
+class FeedItemRow(Base):
+    """Membership of an article in a feed, so the latest N of a feed is an index scan."""
+
+    __tablename__ = "feed_items"
+    __table_args__ = (Index("ix_feed_items_latest", "feed_key", "published_at", "article_id"),)
+
+    feed_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    article_id: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    published_at: Mapped[datetime]
+
+
+class FeedStateRow(Base):
+    """Per feed: how many changes it has seen and rendered, and what its files hold.
+
+    ``dirty_seq`` grows with every change; a render records the ``dirty_seq`` it read
+    *before* its snapshot as ``rendered_seq``. The feed is stale while they differ, so a
+    change that commits during a render is never taken as rendered.
+    """
+
+    __tablename__ = "feed_state"
+
+    feed_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    dirty_seq: Mapped[int] = mapped_column(Integer, default=0)
+    rendered_seq: Mapped[int] = mapped_column(Integer, default=0)
+    dirty_at: Mapped[datetime | None]
+    rendered_at: Mapped[datetime | None]
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    renders: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxRow(Base):
+    """A change to announce, written in the same transaction as the change itself."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "processed_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    article_id: Mapped[str] = mapped_column(String(200), index=True)
+    revision: Mapped[int]
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeliveryRow(Base):
+    """The delivery ledger: one row per (article, revision, channel, action), ever."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("article_id", "revision", "channel", "action", name="uq_delivery"),
+        Index("ix_deliveries_state", "state", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(String(200), index=True)
+    revision: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    text: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    remote_url: Mapped[str | None] = mapped_column(String(2048))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChannelStateRow(Base):
+    """A channel's pause (rate limit or permanent error), seen by every worker."""
+
+    __tablename__ = "channel_state"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused_until: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ListMemberRow(Base):
+    """A handle already added to a channel's staff list."""
+
+    __tablename__ = "list_members"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_at: Mapped[datetime]
+
+
+class TimelineRow(Base):
+    """One step in an article's story: received, stored, rendered, pinged, posted..."""
+
+    __tablename__ = "timeline"
+    __table_args__ = (Index("ix_timeline_article", "article_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OpsActionRow(Base):
+    """An operator's action (retry, discard, pause, resume), recorded."""
+
+    __tablename__ = "ops_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,37 @@
+"""Each article's story, one row per step, and the operators' action log."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from syndication.store.schema import OpsActionRow, TimelineRow
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+def add_step(session: Session, article_id: str, kind: str, *, now: datetime, **detail: Any) -> None:
+    session.add(TimelineRow(article_id=article_id, at=now, kind=kind, detail=detail))
+
+
+def add_steps(session: Session, rows: list[tuple[str, str, dict[str, Any]]], *, now: datetime) -> None:
+    session.add_all(TimelineRow(article_id=a, at=now, kind=k, detail=d) for a, k, d in rows)
+
+
+def steps_of(session: Session, article_id: str, limit: int = 500) -> list[Step]:
+    rows = session.scalars(select(TimelineRow).where(TimelineRow.article_id == article_id)
+                           .order_by(TimelineRow.id).limit(limit))
+    return [Step(r.at, r.kind, dict(r.detail or {})) for r in rows]
+
+
+def record_action(session: Session, actor: str, action: str, target: str, *, now: datetime,
+                  **detail: Any) -> None:
+    session.add(OpsActionRow(at=now, actor=actor, action=action, target=target, detail=detail))

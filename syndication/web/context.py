@@ -1,0 +1,24 @@
+"""What the web app needs, wired by the entry point (settings are read there, not here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config import SiteConfig
+from syndication.publishing import Dispatcher
+from syndication.store import Store
+
+
+@dataclass
+class WebContext:
+    site: SiteConfig
+    store: Store
+    dispatcher: Dispatcher
+    feeds_dir: Path
+    api_tokens: list[str] = field(default_factory=list)
+    ops_tokens: list[str] = field(default_factory=list)
+    webhook_secret: str | None = None
+    webhook_tolerance_s: int = 300
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 1000
+    cache_max_age_s: int = 60

@@ -1,0 +1,118 @@
+"""Serving the feed files with strong ETags, Last-Modified, 304s and gzip.
+
+The files stay plain files on disk, so nginx or a CDN can serve the same folder instead.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+
+from syndication.feeds.catalog import FORMAT_BY_EXTENSION
+from syndication.web.context import WebContext
+
+_PATH = re.compile(r"^(all|(?:section|author|tag)/[a-z0-9][a-z0-9-]{0,120})\.(rss|atom|json)$")
+
+
+@dataclass(frozen=True)
+class _Cached:
+    stamp: tuple[int, int]  # (mtime_ns, size): a rewritten file gets a new stamp
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: datetime
+
+
+class FileCache:
+    """Feed bytes, their gzip and ETag, kept until the file changes on disk."""
+
+    def __init__(self) -> None:
+        self._items: dict[Path, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> _Cached | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        cached = self._items.get(path)
+        if cached and cached.stamp == stamp:
+            return cached
+        body = path.read_bytes()
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        cached = _Cached(stamp, body, gzip.compress(body, 6, mtime=0), f'"{digest}"',
+                         datetime.fromtimestamp(int(st.st_mtime), timezone.utc))
+        with self._lock:
+            self._items[path] = cached
+        return cached
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    # Spec: RFC 9110 §13.1.2 — If-None-Match uses weak comparison; "*" matches any.
+    if header.strip() == "*":
+        return True
+    opaque = etag.strip('"')
+    for candidate in header.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate in (opaque, opaque + "-gzip"):
+            return True
+    return False
+
+
+def _not_modified(request: Request, cached: _Cached, etag: str) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return _etag_matches(inm, etag)
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        # Spec: RFC 9110 §13.1.3 — ignored when If-None-Match is present or the date is invalid.
+        try:
+            since = parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            return False
+        return cached.last_modified <= since
+    return False
+
+
+def build_router(ctx: WebContext, cache: FileCache | None = None) -> APIRouter:
+    router = APIRouter()
+    files = cache or FileCache()
+
+    @router.api_route("/feeds/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    def serve_feed(request: Request, path: str) -> Response:
+        match = _PATH.match(path)
+        cached = files.get(ctx.feeds_dir / path) if match else None
+        if cached is None:
+            return Response("no such feed\n", status_code=404, media_type="text/plain")
+        fmt = FORMAT_BY_EXTENSION[match.group(2)]  # type: ignore[union-attr]
+        wants_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+        # Spec: RFC 9110 §8.8.3 — a strong ETag names one representation, so the gzip variant gets its own.
+        etag = f'"{cached.etag.strip(chr(34))}-gzip"' if wants_gzip else cached.etag
+        headers = {
+            "ETag": etag,
+            "Last-Modified": format_datetime(cached.last_modified, usegmt=True),
+            "Cache-Control": f"public, max-age={ctx.cache_max_age_s}",
+            "Vary": "Accept-Encoding",
+        }
+        if _not_modified(request, cached, etag):
+            return Response(status_code=304, headers=headers)
+        body = cached.gzipped if wants_gzip else cached.body
+        if wants_gzip:
+            headers["Content-Encoding"] = "gzip"
+        media = fmt.media_type + ("; charset=utf-8" if fmt.name != "json" else "")
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            return Response(status_code=200, headers=headers, media_type=media)
+        return Response(body, status_code=200, headers=headers, media_type=media)
+
+    return router

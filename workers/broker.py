@@ -1,0 +1,78 @@
+"""The one module that issues Redis commands of our own: render throttling and queue depths.
+
+Redis is transport and scratch space. Losing it loses nothing durable: the database
+knows which feeds are stale and which events are unprocessed, and the sweeper re-sends.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+PREFIX = "syndication:"
+QUEUES = ("feeds", "social", "control")
+
+
+def client_for(url: str) -> redis.Redis:
+    """A redis-py client for a Celery broker URL (``redis://`` or ``redis+socket://``)."""
+    if url.startswith("redis+socket://"):
+        return redis.Redis(unix_socket_path=url.removeprefix("redis+socket://").split("?")[0],
+                           socket_timeout=5, socket_connect_timeout=2)
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+@dataclass
+class BrokerState:
+    """Throttle and bookkeeping state kept in Redis, shared by every process."""
+
+    redis: redis.Redis
+    pending_ttl_s: int = 300
+
+    def _pending(self, key: str) -> str:
+        return f"{PREFIX}render:pending:{key}"
+
+    def _last(self, key: str) -> str:
+        return f"{PREFIX}render:last:{key}"
+
+    def claim_render(self, key: str, window_ms: int) -> float | None:
+        """Leading-plus-trailing throttle. Returns the delay in seconds before the render should
+        run (0 = now), or None if a render is already queued and will pick this change up."""
+        if not self.redis.set(self._pending(key), b"1", nx=True, ex=self.pending_ttl_s):
+            return None
+        last = self.redis.get(self._last(key))
+        if last is None:
+            return 0.0
+        wait_ms = float(last) + window_ms - time.time() * 1000
+        return max(0.0, wait_ms / 1000)
+
+    def start_render(self, key: str) -> None:
+        """Called as a render begins: later changes must queue another render."""
+        pipe = self.redis.pipeline()
+        pipe.delete(self._pending(key))
+        pipe.set(self._last(key), str(time.time() * 1000), ex=3600)
+        pipe.execute()
+
+    def is_pending(self, key: str) -> bool:
+        return bool(self.redis.exists(self._pending(key)))
+
+    def clear_pending(self) -> int:
+        """Forget every queued-render flag (their messages may be lost); the sweeper re-sends."""
+        keys = list(self.redis.scan_iter(f"{PREFIX}render:pending:*", count=1000))
+        return int(self.redis.delete(*keys)) if keys else 0
+
+    def lock(self, key: str, timeout_s: float = 120) -> redis.lock.Lock:
+        """One render of a feed at a time, so an older snapshot never overwrites a newer one."""
+        return self.redis.lock(f"{PREFIX}render:lock:{key}", timeout=timeout_s, blocking_timeout=60)
+
+    def server_restarted(self) -> bool:
+        """True once after redis-server restarted (its run_id changed): flags may name lost messages."""
+        run_id = str(self.redis.info("server").get("run_id", ""))
+        seen = self.redis.getset(f"{PREFIX}run_id", run_id)
+        return seen is not None and seen.decode() != run_id
+
+    def queue_depths(self) -> dict[str, int]:
+        return {q: int(self.redis.llen(q)) for q in QUEUES}
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())

@@ -1,0 +1,80 @@
+"""Thin tasks: take ids, load what they need, call one domain function.
+
+Names are explicit and stable (``syndication.render_feed``), so queued messages survive refactors.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import current_app, shared_task
+from celery.signals import worker_ready
+
+from syndication.publishing import utcnow
+from syndication.rendering import render_feed as render_feed_files
+from syndication.store.outbox import get_event, mark_processed
+from syndication.store.timeline import add_step
+from syndication.sweeping import sweep as sweep_outbox
+from syndication.websub import ping_hubs as ping
+from workers import resources
+from workers.app import TASK_NAMES
+from workers.dispatch import CeleryDispatcher
+
+log = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def _forget_pending(**_: object) -> None:
+    # A worker that starts may follow one that was killed holding a render: its message
+    # waits out the visibility timeout, so drop the flags and let the sweeper re-send now.
+    try:
+        resources.get().broker.clear_pending()
+    except Exception as exc:  # noqa: BLE001 - broker not reachable yet; the flags expire anyway
+        log.warning("could not clear render flags", extra={"error": repr(exc)})
+
+
+def _dispatcher() -> CeleryDispatcher:
+    res = resources.get()
+    return CeleryDispatcher(current_app, res.broker, window_ms=res.settings.render_window_ms)
+
+
+@shared_task(name=TASK_NAMES["render_feed"])
+def render_feed(feed_key: str) -> None:
+    """Render one feed in every format; coalesces with the throttle in ``workers.broker``."""
+    res = resources.get()
+    res.broker.start_render(feed_key)
+    with res.broker.lock(feed_key):
+        result = render_feed_files(res.store, res.site, res.feeds_dir, feed_key, clock=utcnow)
+    if result.changed and res.site.site.hubs:
+        base = res.site.site.feeds_base
+        ping_hubs.delay([f"{base}/{path}" for path in result.changed])
+
+
+@shared_task(name=TASK_NAMES["ping_hubs"], ignore_result=True)
+def ping_hubs(feed_urls: list[str]) -> None:
+    """Tell the configured WebSub hubs that these feed files changed."""
+    res = resources.get()
+    ping([str(h) for h in res.site.site.hubs], feed_urls)
+
+
+@shared_task(name=TASK_NAMES["process_event"])
+def process_event(event_id: str) -> None:
+    """Handle an outbox event's social side; a second delivery of the same event does nothing."""
+    res = resources.get()
+    with res.store.transaction() as session:
+        event = get_event(session, event_id)
+        if event is None:
+            log.warning("unknown event", extra={"event_id": event_id})
+            return
+        if not mark_processed(session, event_id, now=utcnow()):
+            return
+        add_step(session, event.article_id, "event.processed", now=utcnow(), event_id=event_id, event_kind=event.kind)
+
+
+@shared_task(name=TASK_NAMES["sweep"])
+def sweep() -> None:
+    """Dispatch what was committed but never handed over (Redis down, process killed)."""
+    res = resources.get()
+    if res.broker.server_restarted():
+        res.broker.clear_pending()  # flags may name messages the restart lost
+    sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s))
