@@ -28,6 +28,9 @@ class Unreadable:
 
 
 def _records(text: str, name: str) -> Iterator[Record | Unreadable]:
+    # Spec: RFC 8259 §8.1 — parsers MAY ignore a byte order mark; Windows editors and
+    # CMS exports write one, and json.loads refuses it.
+    text = text.removeprefix("\ufeff")
     stripped = text.lstrip()
     if not stripped:
         return

@@ -38,6 +38,9 @@ class Dispatcher(Protocol):
     def send_events(self, events: Sequence[Event]) -> None:
         """Queue the social side of these events."""
 
+    def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Queue attempts at these ledger rows."""
+
 
 @dataclass(frozen=True)
 class Accepted:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from syndication.publishing import Clock, Dispatcher, utcnow
 from syndication.store import Store
+from syndication.store.deliveries import due_deliveries, mark_queued
 from syndication.store.feed_state import stale_feeds
 from syndication.store.outbox import due_for_dispatch, mark_dispatched
 
@@ -17,11 +18,13 @@ log = logging.getLogger(__name__)
 class Swept:
     events: int
     feeds: int
+    deliveries: int = 0
 
 
 def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Clock = utcnow) -> Swept:
-    """Re-dispatch outbox events older than ``grace`` that are not processed, and ask for renders of
-    feeds whose changes are older than ``grace`` and still not rendered.
+    """Re-dispatch outbox events older than ``grace`` that are not processed, ask for renders of
+    feeds whose changes are older than ``grace`` and still not rendered, and queue deliveries
+    that are due (a retry's time has come, or a claim's lease expired after a crash).
 
     Safe to run often and concurrently: events are idempotent by id and renders are throttled.
     """
@@ -29,12 +32,18 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
     with store.read() as session:
         events = due_for_dispatch(session, now=now, grace=grace)
         feeds = stale_feeds(session, dirty_before=now - grace)
+        deliveries = due_deliveries(session, now=now, requeue_after=max(grace * 6, timedelta(seconds=30)))
     if feeds:
         dispatcher.request_renders(feeds)
     if events:
         dispatcher.send_events(events)
         with store.transaction() as session:
             mark_dispatched(session, [e.id for e in events], now=clock())
-    if events or feeds:
-        log.info("sweeper re-dispatched", extra={"events": len(events), "feeds": len(feeds)})
-    return Swept(len(events), len(feeds))
+    if deliveries:
+        dispatcher.send_deliveries(deliveries)
+        with store.transaction() as session:
+            mark_queued(session, deliveries, now=clock())
+    if events or feeds or deliveries:
+        log.info("sweeper dispatched", extra={"events": len(events), "feeds": len(feeds),
+                                              "deliveries": len(deliveries)})
+    return Swept(len(events), len(feeds), len(deliveries))

@@ -33,6 +33,10 @@ class CeleryDispatcher:
         for event in events:
             self.app.send_task(TASK_NAMES["process_event"], args=[event.id], queue="social")
 
+    def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        for delivery_id in delivery_ids:
+            self.app.send_task(TASK_NAMES["deliver"], args=[delivery_id], queue="social")
+
     def ping(self) -> bool:
         """Readiness: can we reach the broker?"""
         return self.broker.ping()

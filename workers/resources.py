@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from config import Settings, SiteConfig
+from syndication.channels.registry import Channels, build_channels
 from syndication.site import load_site
 from syndication.store import Store
 from workers.broker import BrokerState, client_for
@@ -27,6 +28,10 @@ class Resources:
     @cached_property
     def broker(self) -> BrokerState:
         return BrokerState(client_for(self.settings.broker_url or ""))
+
+    @cached_property
+    def channels(self) -> Channels:
+        return build_channels(self.site, self.settings.x, self.settings.resolved_data_dir)
 
     @property
     def feeds_dir(self) -> Path:

@@ -12,8 +12,9 @@ from celery.signals import worker_ready
 
 from syndication.publishing import utcnow
 from syndication.rendering import render_feed as render_feed_files
-from syndication.store.outbox import get_event, mark_processed
-from syndication.store.timeline import add_step
+from syndication.delivering import run_delivery
+from syndication.social import plan_event
+from syndication.store.deliveries import mark_queued
 from syndication.sweeping import sweep as sweep_outbox
 from syndication.websub import ping_hubs as ping
 from workers import resources
@@ -59,16 +60,20 @@ def ping_hubs(feed_urls: list[str]) -> None:
 
 @shared_task(name=TASK_NAMES["process_event"])
 def process_event(event_id: str) -> None:
-    """Handle an outbox event's social side; a second delivery of the same event does nothing."""
+    """Plan an outbox event's deliveries in the ledger and queue them; a repeat plans nothing new."""
     res = resources.get()
-    with res.store.transaction() as session:
-        event = get_event(session, event_id)
-        if event is None:
-            log.warning("unknown event", extra={"event_id": event_id})
-            return
-        if not mark_processed(session, event_id, now=utcnow()):
-            return
-        add_step(session, event.article_id, "event.processed", now=utcnow(), event_id=event_id, event_kind=event.kind)
+    ids = plan_event(res.store, res.site, res.channels.active, event_id, clock=utcnow)
+    if ids:
+        _dispatcher().send_deliveries(ids)
+        with res.store.transaction() as session:
+            mark_queued(session, ids, now=utcnow())
+
+
+@shared_task(name=TASK_NAMES["deliver"])
+def deliver(delivery_id: int) -> None:
+    """One attempt at one ledger row; retries are queued by the sweeper when they fall due."""
+    res = resources.get()
+    run_delivery(res.store, res.site, res.channels, delivery_id, clock=utcnow)
 
 
 @shared_task(name=TASK_NAMES["sweep"])

@@ -107,6 +107,7 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "revision", "channel", "action", name="uq_delivery"),
         Index("ix_deliveries_state", "state", "channel"),
+        Index("ix_deliveries_posted", "channel", "posted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -119,6 +120,8 @@ class DeliveryRow(Base):
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None]
     remote_id: Mapped[str | None] = mapped_column(String(64))
     remote_url: Mapped[str | None] = mapped_column(String(2048))
     last_error: Mapped[str | None] = mapped_column(Text)

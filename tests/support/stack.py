@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import kombu.exceptions
+import redis
 import uvicorn
 from pydantic import SecretStr
 
@@ -116,7 +118,10 @@ class Stack:
         celery = create_celery(self.settings.model_copy(update={"broker_url": self.redis.url}))  # type: ignore[union-attr]
 
         def ready() -> bool:
-            replies = celery.control.ping(timeout=0.5) or []
+            try:
+                replies = celery.control.ping(timeout=0.5) or []
+            except (OSError, redis.RedisError, kombu.exceptions.OperationalError):
+                return False  # a pooled connection from before a broker restart; the next try reconnects
             return len(replies) >= 2
 
         wait_for(ready, timeout, interval=0.2, what="workers to answer ping")

@@ -50,6 +50,8 @@ def upgrade() -> None:
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('posted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('remote_id', sa.String(length=64), nullable=True),
     sa.Column('remote_url', sa.String(length=2048), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
@@ -60,6 +62,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deliveries_article_id'), ['article_id'], unique=False)
+        batch_op.create_index('ix_deliveries_posted', ['channel', 'posted_at'], unique=False)
         batch_op.create_index('ix_deliveries_state', ['state', 'channel'], unique=False)
 
     op.create_table('feed_items',
@@ -150,6 +153,7 @@ def downgrade() -> None:
     op.drop_table('feed_items')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_state')
+        batch_op.drop_index('ix_deliveries_posted')
         batch_op.drop_index(batch_op.f('ix_deliveries_article_id'))
 
     op.drop_table('deliveries')

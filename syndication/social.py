@@ -1,0 +1,116 @@
+"""Planning social posts: an outbox event becomes rows in the delivery ledger.
+
+Exactly once comes from the ledger's unique key (article, revision, channel, action):
+planning the same event twice finds the rows it made the first time.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from config import SiteConfig
+from syndication.articles import StoredArticle
+from syndication.channels.base import Channel
+from syndication.compose import compose_post, template_for
+from syndication.publishing import Clock, utcnow
+from syndication.store import Store
+from syndication.store.articles import get_article
+from syndication.store.deliveries import cancel_pending_posts, deliveries_of, ensure_delivery
+from syndication.store.outbox import Event, get_event, mark_processed
+from syndication.store.timeline import add_step
+
+log = logging.getLogger(__name__)
+POST_ACTIONS = ("post", "correct")
+
+
+def skip_reason(stored: StoredArticle, event: Event, site: SiteConfig) -> str | None:
+    """Why this article must not be posted, or None. The flood guard lives here."""
+    if stored.origin == "import":
+        return "imported (backfill is never posted)"
+    if stored.withdrawn:
+        return "withdrawn before it was posted"
+    max_age = timedelta(hours=site.social.max_age_hours)
+    if stored.article.published_at < event.created_at - max_age:
+        return f"older than {site.social.max_age_hours:g} h when published (flood guard)"
+    if stored.article.social and stored.article.social.skip:
+        return "the article asks not to be posted (social.skip)"
+    return None
+
+
+def _plan_posts(session, stored: StoredArticle, event: Event, action: str, site: SiteConfig,  # type: ignore[no-untyped-def]
+                channels: Mapping[str, Channel], now: datetime) -> list[int]:
+    reason = skip_reason(stored, event, site)
+    existing = deliveries_of(session, stored.article.id)
+    ids: list[int] = []
+    for name, channel in channels.items():
+        if action == "post" and any(d.channel == name and d.action == "post" and d.state in
+                                    ("pending", "claimed", "posted") for d in existing):
+            continue  # already posted (or on its way) for an earlier revision
+        config = site.channel(name)
+        composed = compose_post(stored.article, template=template_for(config, stored.article.section),
+                                staff=site.staff, mention_authors=site.social.mention_authors,
+                                max_length=channel.max_weighted_length,
+                                template_name=f"channels.{name}.template")
+        why = reason or composed.skipped
+        delivery, created = ensure_delivery(session, article_id=stored.article.id, revision=event.revision,
+                                            channel=name, action=action, text=composed.text, now=now,
+                                            state="skipped" if why else "pending")
+        if created and why:
+            add_step(session, stored.article.id, "delivery.skipped", now=now, channel=name, reason=why,
+                     delivery_id=delivery.id)
+        elif created:
+            add_step(session, stored.article.id, "delivery.planned", now=now, channel=name, action=action,
+                     delivery_id=delivery.id, length=composed.weighted_length)
+        if delivery.state == "pending":
+            ids.append(delivery.id)
+    return ids
+
+
+def _plan_deletes(session, stored: StoredArticle, event: Event, channels: Mapping[str, Channel],  # type: ignore[no-untyped-def]
+                  now: datetime) -> list[int]:
+    cancelled = cancel_pending_posts(session, stored.article.id, now=now)
+    if cancelled:
+        add_step(session, stored.article.id, "delivery.cancelled", now=now, count=cancelled)
+    ids = []
+    live = {d.channel for d in deliveries_of(session, stored.article.id)
+            if d.action in POST_ACTIONS and d.state in ("posted", "claimed")}
+    for name in sorted(live):
+        delivery, created = ensure_delivery(session, article_id=stored.article.id, revision=event.revision,
+                                            channel=name, action="delete", text=None, now=now)
+        if created:
+            add_step(session, stored.article.id, "delivery.planned", now=now, channel=name, action="delete",
+                     delivery_id=delivery.id)
+        if delivery.state == "pending":
+            ids.append(delivery.id)
+    return ids
+
+
+def plan_event(store: Store, site: SiteConfig, channels: Mapping[str, Channel], event_id: str,
+               *, clock: Clock = utcnow) -> list[int]:
+    """Write the ledger rows an outbox event calls for and mark it processed, in one transaction.
+
+    Returns the ids of deliveries to run. Planning an event again returns the still-pending
+    rows of the first planning and creates nothing new.
+    """
+    now = clock()
+    with store.transaction() as session:
+        event = get_event(session, event_id)
+        if event is None:
+            log.warning("unknown event", extra={"event_id": event_id})
+            return []
+        stored = get_article(session, event.article_id)
+        if stored is None:
+            return []
+        if event.kind == "article.published":
+            ids = _plan_posts(session, stored, event, "post", site, channels, now)
+        elif event.kind == "article.updated" and site.social.correction_posts:
+            ids = _plan_posts(session, stored, event, "correct", site, channels, now)
+        elif event.kind == "article.withdrawn":
+            ids = _plan_deletes(session, stored, event, channels, now)
+        else:
+            ids = []
+        if mark_processed(session, event_id, now=now):
+            add_step(session, event.article_id, "event.processed", now=now, event_id=event_id,
+                     event_kind=event.kind, deliveries=len(ids))
+    return ids

@@ -1,0 +1,241 @@
+"""The delivery ledger: one row per (article, revision, channel, action), and channel pauses.
+
+States: ``pending`` → ``claimed`` (with a lease) → ``posted`` | ``failed``; also ``cancelled``
+(withdrawn before it went out), ``skipped`` (nothing to do), ``discarded`` (by an operator)
+and ``deleted`` (a post taken down again when its article was withdrawn).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from syndication.store.schema import ChannelStateRow, DeliveryRow, ListMemberRow
+
+FINAL = ("posted", "failed", "cancelled", "skipped", "discarded", "deleted")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    article_id: str
+    revision: int
+    channel: str
+    action: str
+    state: str
+    text: str | None
+    attempts: int
+    lease_until: datetime | None
+    next_attempt_at: datetime | None
+    remote_id: str | None
+    remote_url: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    posted_at: datetime | None
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(row.id, row.article_id, row.revision, row.channel, row.action, row.state, row.text,
+                    row.attempts, row.lease_until, row.next_attempt_at, row.remote_id, row.remote_url,
+                    row.last_error, row.created_at, row.updated_at, row.posted_at)
+
+
+def _find(session: Session, article_id: str, revision: int, channel: str, action: str) -> DeliveryRow | None:
+    return session.scalars(select(DeliveryRow).where(
+        DeliveryRow.article_id == article_id, DeliveryRow.revision == revision,
+        DeliveryRow.channel == channel, DeliveryRow.action == action)).first()
+
+
+def ensure_delivery(session: Session, *, article_id: str, revision: int, channel: str, action: str,
+                    text: str | None, now: datetime, state: str = "pending",
+                    remote_id: str | None = None) -> tuple[Delivery, bool]:
+    """The ledger row for this key, created if new. Returns (row, created).
+
+    The unique constraint makes this safe when two workers plan the same event at once.
+    """
+    existing = _find(session, article_id, revision, channel, action)
+    if existing is not None:
+        return _delivery(existing), False
+    row = DeliveryRow(article_id=article_id, revision=revision, channel=channel, action=action, state=state,
+                      text=text, attempts=0, remote_id=remote_id, created_at=now, updated_at=now, queued_at=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        found = _find(session, article_id, revision, channel, action)
+        assert found is not None
+        return _delivery(found), False
+    return _delivery(row), True
+
+
+def get_delivery(session: Session, delivery_id: int) -> Delivery | None:
+    row = session.get(DeliveryRow, delivery_id)
+    return _delivery(row) if row else None
+
+
+def claim(session: Session, delivery_id: int, *, now: datetime, lease: timedelta) -> bool:
+    """Take a delivery for one attempt; True if this caller owns it until ``now + lease``.
+
+    Claimable: pending and due, or claimed by someone whose lease has expired (its outcome is
+    unknown: the caller must reconcile before acting again). One conditional UPDATE, so two
+    workers can never both win.
+    """
+    result = session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.id == delivery_id)
+        .where(or_(
+            and_(DeliveryRow.state == "pending",
+                 or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= now)),
+            and_(DeliveryRow.state == "claimed", DeliveryRow.lease_until < now),
+        ))
+        .values(state="claimed", lease_until=now + lease, attempts=DeliveryRow.attempts + 1, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def _finish(session: Session, delivery_id: int, now: datetime, **values: object) -> None:
+    session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id, DeliveryRow.state == "claimed")
+                    .values(updated_at=now, lease_until=None, **values))
+
+
+def mark_posted(session: Session, delivery_id: int, *, remote_id: str | None, remote_url: str | None,
+                now: datetime) -> None:
+    _finish(session, delivery_id, now, state="posted", remote_id=remote_id, remote_url=remote_url,
+            posted_at=now, last_error=None)
+
+
+def mark_retry(session: Session, delivery_id: int, *, at: datetime, error: str, now: datetime,
+               refund: bool = False) -> None:
+    """Back to pending, due at ``at``. ``refund``: the attempt does not count (a pause, a 429)."""
+    extra = {"attempts": DeliveryRow.attempts - 1} if refund else {}
+    _finish(session, delivery_id, now, state="pending", next_attempt_at=at, last_error=error, queued_at=None,
+            **extra)
+
+
+def mark_failed(session: Session, delivery_id: int, *, error: str, now: datetime) -> None:
+    _finish(session, delivery_id, now, state="failed", last_error=error)
+
+
+def set_state(session: Session, delivery_id: int, state: str, *, now: datetime, error: str | None = None) -> None:
+    session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id)
+                    .values(state=state, updated_at=now, lease_until=None, last_error=error))
+
+
+def cancel_pending_posts(session: Session, article_id: str, *, now: datetime) -> int:
+    """Withdrawn before it went out: pending posts of this article will not be made."""
+    result = session.execute(update(DeliveryRow).where(
+        DeliveryRow.article_id == article_id, DeliveryRow.state == "pending",
+        DeliveryRow.action.in_(("post", "correct"))).values(state="cancelled", updated_at=now))
+    return int(result.rowcount or 0)
+
+
+def deliveries_of(session: Session, article_id: str) -> list[Delivery]:
+    return [_delivery(r) for r in session.scalars(
+        select(DeliveryRow).where(DeliveryRow.article_id == article_id).order_by(DeliveryRow.id))]
+
+
+def due_deliveries(session: Session, *, now: datetime, requeue_after: timedelta, limit: int = 500) -> list[int]:
+    """Deliveries that should be running and may have no message in the queue."""
+    rows = session.scalars(select(DeliveryRow.id).where(or_(
+        and_(DeliveryRow.state == "pending",
+             or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= now),
+             or_(DeliveryRow.queued_at.is_(None), DeliveryRow.queued_at <= now - requeue_after)),
+        and_(DeliveryRow.state == "claimed", DeliveryRow.lease_until < now),
+    )).order_by(DeliveryRow.id).limit(limit))
+    return list(rows)
+
+
+def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
+    if ids:
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids)).values(queued_at=now))
+
+
+def list_deliveries(session: Session, *, state: str | None = None, channel: str | None = None,
+                    limit: int = 200) -> list[Delivery]:
+    query = select(DeliveryRow).order_by(DeliveryRow.id.desc()).limit(limit)
+    if state:
+        query = query.where(DeliveryRow.state == state)
+    if channel:
+        query = query.where(DeliveryRow.channel == channel)
+    return [_delivery(r) for r in session.scalars(query)]
+
+
+def count_by_state(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(select(DeliveryRow.channel, DeliveryRow.state, func.count())
+                           .group_by(DeliveryRow.channel, DeliveryRow.state))
+    return {(c, s): int(n) for c, s, n in rows}
+
+
+def requeue(session: Session, delivery_id: int, *, now: datetime) -> bool:
+    """An operator's retry: a failed (or discarded) delivery becomes pending and due now."""
+    result = session.execute(update(DeliveryRow).where(
+        DeliveryRow.id == delivery_id, DeliveryRow.state.in_(("failed", "discarded")))
+        .values(state="pending", next_attempt_at=None, queued_at=None, attempts=0, updated_at=now))
+    return bool(result.rowcount)
+
+
+def discard(session: Session, delivery_id: int, *, now: datetime) -> bool:
+    result = session.execute(update(DeliveryRow).where(
+        DeliveryRow.id == delivery_id, DeliveryRow.state.in_(("failed", "pending")))
+        .values(state="discarded", updated_at=now))
+    return bool(result.rowcount)
+
+
+def posted_since(session: Session, channel: str, since: datetime) -> list[datetime]:
+    """When this channel's posts in the window went out (oldest first), for the posting budget."""
+    return list(session.scalars(select(DeliveryRow.posted_at).where(
+        DeliveryRow.channel == channel, DeliveryRow.posted_at >= since,
+        DeliveryRow.action.in_(("post", "correct"))).order_by(DeliveryRow.posted_at)))
+
+
+# -- channel pauses ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChannelPause:
+    channel: str
+    paused_until: datetime | None
+    reason: str | None
+    updated_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.paused_until is not None and self.paused_until > now
+
+
+def get_pause(session: Session, channel: str) -> ChannelPause | None:
+    row = session.get(ChannelStateRow, channel)
+    return ChannelPause(row.channel, row.paused_until, row.reason, row.updated_at) if row else None
+
+
+def all_pauses(session: Session) -> list[ChannelPause]:
+    return [ChannelPause(r.channel, r.paused_until, r.reason, r.updated_at)
+            for r in session.scalars(select(ChannelStateRow).order_by(ChannelStateRow.channel))]
+
+
+def pause_channel(session: Session, channel: str, *, until: datetime, reason: str, now: datetime) -> None:
+    row = session.get(ChannelStateRow, channel)
+    if row is None:
+        session.add(ChannelStateRow(channel=channel, paused_until=until, reason=reason, updated_at=now))
+    else:
+        row.paused_until = max(until, row.paused_until) if row.paused_until and row.paused_until > now else until
+        row.reason, row.updated_at = reason, now
+
+
+def resume_channel(session: Session, channel: str, *, now: datetime) -> None:
+    row = session.get(ChannelStateRow, channel)
+    if row is not None:
+        row.paused_until, row.reason, row.updated_at = None, None, now
+
+
+# -- staff list membership -----------------------------------------------------------------
+
+def is_list_member(session: Session, channel: str, list_id: str, handle: str) -> bool:
+    return session.get(ListMemberRow, (channel, list_id, handle.lower())) is not None
+
+
+def add_list_member(session: Session, channel: str, list_id: str, handle: str, *, now: datetime) -> None:
+    if not is_list_member(session, channel, list_id, handle):
+        session.add(ListMemberRow(channel=channel, list_id=list_id, handle=handle.lower(), added_at=now))

@@ -1,0 +1,152 @@
+"""Deployment settings come from SYNDICATION_* variables; the site comes from a TOML file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from config import Settings
+from config.settings import DEFAULT_CONFIG
+from syndication.errors import ConfigError
+from syndication.site import load_site
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No SYNDICATION_* variable set, working in an empty folder."""
+    for name in list(os.environ):
+        if name.startswith("SYNDICATION_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_with_nothing_set_everything_lives_under_var(clean_env: Path) -> None:
+    # Given a fresh checkout with no variables set
+    settings = Settings()
+    # Then the data folder is ./var, the database a SQLite file in it, the feeds beside it
+    assert settings.resolved_data_dir == clean_env.resolve() / "var"
+    assert settings.resolved_database_url == f"sqlite:///{clean_env.resolve() / 'var' / 'syndication.db'}"
+    assert settings.resolved_feeds_dir == clean_env.resolve() / "var" / "feeds"
+    # And the bundled site configuration is used, with no tokens and X off
+    assert Path(settings.config) == DEFAULT_CONFIG
+    assert settings.api_tokens == [] and not settings.x.enabled
+
+
+def test_the_data_folder_moves_the_database_and_the_feeds_with_it(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given SYNDICATION_DATA_DIR pointing elsewhere
+    monkeypatch.setenv("SYNDICATION_DATA_DIR", str(clean_env / "srv"))
+    settings = Settings()
+    # Then the database and the feeds follow it
+    assert settings.resolved_data_dir == (clean_env / "srv").resolve()
+    assert settings.resolved_database_url == f"sqlite:///{(clean_env / 'srv').resolve() / 'syndication.db'}"
+    assert settings.resolved_feeds_dir == (clean_env / "srv" / "feeds").resolve()
+
+
+def test_database_feeds_and_config_can_each_be_set(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given each location set on its own
+    monkeypatch.setenv("SYNDICATION_CONFIG", str(clean_env / "site.toml"))
+    monkeypatch.setenv("SYNDICATION_DATA_DIR", str(clean_env / "data"))
+    monkeypatch.setenv("SYNDICATION_DATABASE_URL", "postgresql://feeds@db.internal/feeds")
+    monkeypatch.setenv("SYNDICATION_FEEDS_DIR", str(clean_env / "public" / "feeds"))
+    settings = Settings()
+    # Then each one is honoured, and the data folder no longer decides them
+    assert Path(settings.config) == clean_env / "site.toml"
+    assert settings.resolved_database_url == "postgresql://feeds@db.internal/feeds"
+    assert settings.resolved_feeds_dir == (clean_env / "public" / "feeds").resolve()
+
+
+def test_a_relative_feeds_folder_is_made_absolute(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a relative SYNDICATION_FEEDS_DIR (as in a compose file)
+    monkeypatch.setenv("SYNDICATION_FEEDS_DIR", "public/feeds")
+    # Then it is resolved once, against the folder the process started in
+    assert Settings().resolved_feeds_dir == clean_env.resolve() / "public" / "feeds"
+
+
+def test_api_tokens_are_a_comma_separated_list(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two CMS tokens in one variable, with stray spaces and an empty slot
+    monkeypatch.setenv("SYNDICATION_API_TOKENS", " cms-token-one, cms-token-two,, ")
+    monkeypatch.setenv("SYNDICATION_OPS_TOKENS", "ops-token")
+    settings = Settings()
+    # Then both are accepted as tokens, and kept secret when printed
+    assert [t.get_secret_value() for t in settings.api_tokens] == ["cms-token-one", "cms-token-two"]
+    assert "cms-token-one" not in repr(settings)
+    # And they are among the values redacted from logs
+    assert {"cms-token-one", "cms-token-two", "ops-token"} <= set(settings.secrets())
+
+
+def test_x_credentials_are_nested_with_a_double_underscore(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the X credentials as nested variables
+    monkeypatch.setenv("SYNDICATION_X__CONSUMER_KEY", "ck-1234")
+    settings = Settings()
+    # Then the consumer key lands in the X settings, but X stays off until all four are set
+    assert settings.x.consumer_key is not None and settings.x.consumer_key.get_secret_value() == "ck-1234"
+    assert not settings.x.enabled
+    for name in ("CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET"):
+        monkeypatch.setenv(f"SYNDICATION_X__{name}", f"{name.lower()}-5678")
+    settings = Settings()
+    assert settings.x.enabled
+    assert "ck-1234" in settings.secrets() and "access_token_secret-5678" in settings.secrets()
+
+
+def test_a_malformed_number_is_refused_naming_the_variable(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a typo in a numeric setting
+    monkeypatch.setenv("SYNDICATION_WEBHOOK_TOLERANCE_S", "five minutes")
+    # Then start-up stops with an error that names the setting, instead of running with a default
+    with pytest.raises(pydantic.ValidationError, match="webhook_tolerance_s"):
+        Settings()
+
+
+# --- the site TOML -----------------------------------------------------------------------
+
+def test_the_bundled_site_configuration_loads() -> None:
+    # Given the TOML shipped in config/
+    site = load_site(REPO / "config" / "syndication.toml")
+    # Then it describes the example site and its X channel
+    assert site.site.title == "The Example Gazette"
+    assert site.site.timezone == "Europe/London"
+    assert site.feeds.sections == "*"
+    assert site.staff["Ada Reporter"].x == "adareporter"
+    assert "x" in site.channels and "sport" in site.channels["x"].sections
+
+
+MINIMAL = '[site]\ntitle = "T"\nbase_url = "https://t.example/"\n'
+
+
+@pytest.mark.parametrize(("toml", "key"), [
+    ('[site]\nbase_url = "https://t.example/"\n', "site.title"),
+    ('[site]\ntitle = "T"\nbase_url = "not a url"\n', "site.base_url"),
+    (MINIMAL.replace('"T"', '"T"\ntimezone = "Mars/Olympus"'), "site.timezone"),
+    (MINIMAL + "[feeds]\nitems = 0\n", "feeds.items"),
+    (MINIMAL + '[feeds]\nsections = "all of them"\n', "feeds.sections"),
+    (MINIMAL + "[feeds]\ncolour = 1\n", "feeds.colour"),
+    (MINIMAL + '[channels.x]\nposts_per_window = -1\n', "channels.x.posts_per_window"),
+    (MINIMAL + '[staff."Ada"]\nfacebook = "ada"\n', "staff.Ada.facebook"),
+])
+def test_an_invalid_site_file_is_refused_naming_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    # Given a site TOML with one mistake
+    path = tmp_path / "site.toml"
+    path.write_text(toml, encoding="utf-8")
+    # When it is loaded
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    # Then the error names the file and the key to fix
+    assert str(path) in str(caught.value)
+    assert key in str(caught.value)
+
+
+def test_a_site_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text("[site\ntitle = ", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_site(path)
+
+
+def test_a_missing_site_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_site(tmp_path / "missing.toml")
