@@ -31,6 +31,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+# Ids and feed keys sort byte by byte on every backend ("C" collation on PostgreSQL, as
+# SQLite's BINARY), so ties in feed order, and so the feed files, are the same on both.
+Key = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -40,7 +45,7 @@ class ArticleRow(Base):
 
     __tablename__ = "articles"
 
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(Key, primary_key=True)
     url: Mapped[str] = mapped_column(String(2048), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -58,8 +63,8 @@ class FeedItemRow(Base):
     __tablename__ = "feed_items"
     __table_args__ = (Index("ix_feed_items_latest", "feed_key", "published_at", "article_id"),)
 
-    feed_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    article_id: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    feed_key: Mapped[str] = mapped_column(Key, primary_key=True)
+    article_id: Mapped[str] = mapped_column(Key, primary_key=True, index=True)
     published_at: Mapped[datetime]
 
 

@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
 
     op.create_table('articles',
-    sa.Column('id', sa.String(length=200), nullable=False),
+    sa.Column('id', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
     sa.Column('url', sa.String(length=2048), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
@@ -66,8 +66,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_deliveries_state', ['state', 'channel'], unique=False)
 
     op.create_table('feed_items',
-    sa.Column('feed_key', sa.String(length=200), nullable=False),
-    sa.Column('article_id', sa.String(length=200), nullable=False),
+    sa.Column('feed_key', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('article_id', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
     sa.Column('published_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('feed_key', 'article_id')
     )
