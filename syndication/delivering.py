@@ -23,7 +23,9 @@ from syndication.store.deliveries import (
     Delivery,
     add_list_member,
     claim,
+    claim_owners,
     deliveries_of,
+    expire_leases,
     get_delivery,
     get_pause,
     is_list_member,
@@ -74,8 +76,12 @@ def _budget_wait(store: Store, d: Delivery, site: SiteConfig, now: datetime) -> 
 
 
 def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id: int, *,
-                 clock: Clock = utcnow, rng: Callable[[], float] = random.random) -> Attempt:
-    """Make one attempt at a delivery. Safe to call twice at once or after a crash."""
+                 clock: Clock = utcnow, rng: Callable[[], float] = random.random, owner: str = "") -> Attempt:
+    """Make one attempt at a delivery. Safe to call twice at once or after a crash.
+
+    ``owner`` (``host:pid``) is recorded with the claim, so that a sweeper on the same host
+    can tell a claim whose process died (``release_dead_claims``) without waiting out the lease.
+    """
     now = clock()
     with store.read() as session:
         d = get_delivery(session, delivery_id)
@@ -94,7 +100,7 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
     channel = channels.active.get(d.channel)
     unknown_outcome = d.state == "claimed" or d.attempts > 0
     with store.transaction() as session:
-        if not claim(session, d.id, now=now, lease=LEASE):
+        if not claim(session, d.id, now=now, lease=LEASE, owner=owner):
             return Attempt(d.id, "claimed")
         if channel is None:
             mark_failed(session, d.id, error=f"channel {d.channel!r} is not configured", now=now)
@@ -163,6 +169,23 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
     if d.action != "delete":
         _grow_staff_list(store, channels, d, stored.article.authors, site, clock)
     return Attempt(d.id, "posted")
+
+
+def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool], clock: Clock = utcnow) -> int:
+    """End the leases of claims held by processes on ``host`` that no longer exist.
+
+    Their outcome is unknown, so the next attempt reconciles first. Returns how many.
+    """
+    now = clock()
+    with store.read() as session:
+        owners = claim_owners(session, prefix=f"{host}:", now=now)
+    dead = [i for i, owner in owners.items() if owner.rsplit(":", 1)[-1].isdigit()
+            and not alive(int(owner.rsplit(":", 1)[-1]))]
+    if dead:
+        with store.transaction() as session:
+            expire_leases(session, dead, now=now)
+        log.warning("claims of dead processes released", extra={"deliveries": dead, "host": host})
+    return len(dead)
 
 
 def _delete_posts(store: Store, d: Delivery, channel, clock: Clock) -> None:  # type: ignore[no-untyped-def]

@@ -4,9 +4,47 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+
+
+# Ids of what the current task or request is about (article_id, event_id, feed, delivery_id),
+# added to every line logged while they are bound.
+_IDS: ContextVar[dict[str, object]] = ContextVar("syndication_log_ids", default={})
+# Libraries that log request headers, Authorization included, at DEBUG.
+NOISY_LOGGERS = ("oauthlib", "requests_oauthlib")
+
+
+def bind_ids(**ids: object) -> Token[dict[str, object]]:
+    """Add ids to every log line of this thread or task until ``unbind_ids(token)``."""
+    return _IDS.set({**_IDS.get(), **{k: v for k, v in ids.items() if v is not None}})
+
+
+def unbind_ids(token: Token[dict[str, object]]) -> None:
+    _IDS.reset(token)
+
+
+@contextmanager
+def log_ids(**ids: object) -> Iterator[None]:
+    """``with log_ids(feed="all"): ...`` — the lines logged inside carry ``feed=all``."""
+    token = bind_ids(**ids)
+    try:
+        yield
+    finally:
+        unbind_ids(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound ids onto each record (an explicit ``extra`` of the same name wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _IDS.get().items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
 
 
 class RedactingFilter(logging.Filter):
@@ -56,7 +94,10 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False, secrets:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else
                          KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ContextFilter())  # before redaction, so bound values are redacted too
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

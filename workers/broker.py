@@ -9,17 +9,24 @@ import time
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 PREFIX = "syndication:"
 QUEUES = ("feeds", "social", "control")
 
 
 def client_for(url: str) -> redis.Redis:
-    """A redis-py client for a Celery broker URL (``redis://`` or ``redis+socket://``)."""
+    """A redis-py client for a Celery broker URL (``redis://`` or ``redis+socket://``).
+
+    Short timeouts and two quick retries: a broker that is down must not hold up a publish
+    (the outbox sweeper dispatches later), while a restarted one is reconnected at once.
+    """
+    options = {"socket_timeout": 5, "socket_connect_timeout": 1,
+               "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 2)}
     if url.startswith("redis+socket://"):
-        return redis.Redis(unix_socket_path=url.removeprefix("redis+socket://").split("?")[0],
-                           socket_timeout=5, socket_connect_timeout=2)
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        return redis.Redis(unix_socket_path=url.removeprefix("redis+socket://").split("?")[0], **options)
+    return redis.Redis.from_url(url, **options)
 
 
 @dataclass
@@ -61,9 +68,13 @@ class BrokerState:
         keys = list(self.redis.scan_iter(f"{PREFIX}render:pending:*", count=1000))
         return int(self.redis.delete(*keys)) if keys else 0
 
-    def lock(self, key: str, timeout_s: float = 120) -> redis.lock.Lock:
-        """One render of a feed at a time, so an older snapshot never overwrites a newer one."""
-        return self.redis.lock(f"{PREFIX}render:lock:{key}", timeout=timeout_s, blocking_timeout=60)
+    def lock(self, key: str, timeout_s: float = 15) -> redis.lock.Lock:
+        """One render of a feed at a time, so an older snapshot never overwrites a newer one.
+
+        A render takes milliseconds; the short expiry frees the lock of a worker killed
+        mid-render quickly, and waiters wait a little longer than that.
+        """
+        return self.redis.lock(f"{PREFIX}render:lock:{key}", timeout=timeout_s, blocking_timeout=timeout_s + 5)
 
     def server_restarted(self) -> bool:
         """True once after redis-server restarted (its run_id changed): flags may name lost messages."""

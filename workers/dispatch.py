@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from celery import Celery
 
@@ -13,15 +15,39 @@ from workers.broker import BrokerState
 log = logging.getLogger(__name__)
 
 
-class CeleryDispatcher:
-    """Throttles renders through Redis and queues tasks by their stable names."""
+class BrokerUnavailable(ConnectionError):
+    """Raised without trying while the broker is known to be down (the breaker is open)."""
 
-    def __init__(self, app: Celery, broker: BrokerState, *, window_ms: int) -> None:
+
+class CeleryDispatcher:
+    """Throttles renders through Redis and queues tasks by their stable names.
+
+    A circuit breaker keeps the publish API fast while Redis is down: after one failure,
+    dispatching fails at once for ``cooldown_s``, and the outbox sweeper catches up later.
+    """
+
+    def __init__(self, app: Celery, broker: BrokerState, *, window_ms: int, cooldown_s: float = 2.0) -> None:
         self.app = app
         self.broker = broker
         self.window_ms = window_ms
+        self.cooldown_s = cooldown_s
+        self._open_until = 0.0
+
+    @contextmanager
+    def _breaker(self) -> Iterator[None]:
+        if time.monotonic() < self._open_until:
+            raise BrokerUnavailable("broker marked down; the sweeper will dispatch")
+        try:
+            yield
+        except Exception:
+            self._open_until = time.monotonic() + self.cooldown_s
+            raise
 
     def request_renders(self, feed_keys: Iterable[str]) -> None:
+        with self._breaker():
+            self._request_renders(feed_keys)
+
+    def _request_renders(self, feed_keys: Iterable[str]) -> None:
         for key in feed_keys:
             delay = self.broker.claim_render(key, self.window_ms)
             if delay is None:
@@ -30,12 +56,14 @@ class CeleryDispatcher:
                                countdown=delay or None)
 
     def send_events(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self.app.send_task(TASK_NAMES["process_event"], args=[event.id], queue="social")
+        with self._breaker():
+            for event in events:
+                self.app.send_task(TASK_NAMES["process_event"], args=[event.id], queue="social")
 
     def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
-        for delivery_id in delivery_ids:
-            self.app.send_task(TASK_NAMES["deliver"], args=[delivery_id], queue="social")
+        with self._breaker():
+            for delivery_id in delivery_ids:
+                self.app.send_task(TASK_NAMES["deliver"], args=[delivery_id], queue="social")
 
     def ping(self) -> bool:
         """Readiness: can we reach the broker?"""

@@ -5,23 +5,28 @@ Names are explicit and stable (``syndication.render_feed``), so queued messages 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from celery import current_app, shared_task
 from celery.signals import worker_ready
 
+from syndication import metrics
 from syndication.publishing import utcnow
 from syndication.rendering import render_feed as render_feed_files
-from syndication.delivering import run_delivery
+from syndication.delivering import release_dead_claims, run_delivery
 from syndication.social import plan_event
 from syndication.store.deliveries import mark_queued
 from syndication.sweeping import sweep as sweep_outbox
 from syndication.websub import ping_hubs as ping
-from workers import resources
+from workers import resources, telemetry  # noqa: F401 - telemetry connects the signal hooks
 from workers.app import TASK_NAMES
 from workers.dispatch import CeleryDispatcher
+from workers.processes import pid_alive
 
 log = logging.getLogger(__name__)
+HOST = socket.gethostname()
 
 
 @worker_ready.connect
@@ -45,7 +50,9 @@ def render_feed(feed_key: str) -> None:
     res = resources.get()
     res.broker.start_render(feed_key)
     with res.broker.lock(feed_key):
+        mark = metrics.timeline_mark(res.store)
         result = render_feed_files(res.store, res.site, res.feeds_dir, feed_key, clock=utcnow)
+        metrics.observe_render(res.store, feed_key, after=mark)
     if result.changed and res.site.site.hubs:
         base = res.site.site.feeds_base
         ping_hubs.delay([f"{base}/{path}" for path in result.changed])
@@ -73,7 +80,7 @@ def process_event(event_id: str) -> None:
 def deliver(delivery_id: int) -> None:
     """One attempt at one ledger row; retries are queued by the sweeper when they fall due."""
     res = resources.get()
-    run_delivery(res.store, res.site, res.channels, delivery_id, clock=utcnow)
+    run_delivery(res.store, res.site, res.channels, delivery_id, clock=utcnow, owner=f"{HOST}:{os.getpid()}")
 
 
 @shared_task(name=TASK_NAMES["sweep"])
@@ -82,4 +89,5 @@ def sweep() -> None:
     res = resources.get()
     if res.broker.server_restarted():
         res.broker.clear_pending()  # flags may name messages the restart lost
+    release_dead_claims(res.store, host=HOST, alive=pid_alive, clock=utcnow)
     sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s))

@@ -5,6 +5,7 @@ import typer
 
 from config import Settings
 from syndication.cli.articles import articles_app, import_command, render_command
+from syndication.cli.ops import channels_app, failures_app, status_command
 from syndication.cli.output import fail
 from syndication.cli.run import run_command, serve_command
 from syndication.cli.runtime import Runtime
@@ -38,6 +39,9 @@ app.command("render")(render_command)
 app.command("run")(run_command)
 app.command("serve")(serve_command)
 app.add_typer(articles_app, name="articles")
+app.command("status")(status_command)
+app.add_typer(failures_app, name="failures")
+app.add_typer(channels_app, name="channels")
 
 
 def main() -> None:

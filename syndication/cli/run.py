@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,7 @@ from syndication.logs import configure_logging
 from syndication.articles import parse_article
 from syndication.publishing import publish, utcnow
 from syndication.rendering import render_all
+from syndication.status import configured_channels
 from syndication.store.articles import count_articles
 from syndication.web.app import create_app
 from syndication.web.context import WebContext
@@ -28,6 +30,7 @@ from workers.app import create_app as create_celery
 from workers.broker import BrokerState, client_for
 from workers.dispatch import CeleryDispatcher
 from workers.embedded_redis import EmbeddedRedis
+from workers.inspect import broker_snapshot, queue_depths
 from workers.supervisor import Supervisor, worker_commands
 
 log = logging.getLogger(__name__)
@@ -36,15 +39,23 @@ EXAMPLE_ARTICLES = PACKAGE_DIR / "examples" / "articles.ndjson"
 
 def web_context(settings: Settings, rt: Runtime) -> WebContext:
     celery = create_celery(settings)
-    dispatcher = CeleryDispatcher(celery, BrokerState(client_for(settings.broker_url or "")),
-                                  window_ms=settings.render_window_ms)
+    broker = BrokerState(client_for(settings.broker_url or ""))
+    dispatcher = CeleryDispatcher(celery, broker, window_ms=settings.render_window_ms)
     return WebContext(
         site=rt.site, store=rt.store, dispatcher=dispatcher, feeds_dir=rt.feeds_dir,
         api_tokens=[t.get_secret_value() for t in settings.api_tokens],
         ops_tokens=[t.get_secret_value() for t in settings.ops_tokens],
         webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         webhook_tolerance_s=settings.webhook_tolerance_s, max_body_bytes=settings.max_body_bytes,
+        broker_snapshot=lambda: broker_snapshot(celery, broker), queue_depths=lambda: queue_depths(broker),
+        channel_names=configured_channels(rt.site, x_credentials=settings.x.enabled),
+        metrics_dir=metrics_dir(settings),
     )
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Where worker processes keep their Prometheus samples (``PROMETHEUS_MULTIPROC_DIR``)."""
+    return settings.resolved_data_dir / "metrics"
 
 
 def _example_token(settings: Settings) -> Settings:
@@ -100,7 +111,11 @@ def run_command(
         console.print(f"broker   embedded redis-server (AOF on) at {settings.broker_url}")
     else:
         console.print("broker   external (SYNDICATION_BROKER_URL)")
+    # Samples from the last run would be summed with this one's: start empty.
+    shutil.rmtree(metrics_dir(settings), ignore_errors=True)
+    metrics_dir(settings).mkdir(parents=True, exist_ok=True)
     env = {**os.environ,
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings)),
            "SYNDICATION_BROKER_URL": settings.broker_url or "",
            "SYNDICATION_CONFIG": str(Path(settings.config).resolve()),
            "SYNDICATION_DATA_DIR": str(settings.resolved_data_dir),

@@ -77,7 +77,7 @@ def get_delivery(session: Session, delivery_id: int) -> Delivery | None:
     return _delivery(row) if row else None
 
 
-def claim(session: Session, delivery_id: int, *, now: datetime, lease: timedelta) -> bool:
+def claim(session: Session, delivery_id: int, *, now: datetime, lease: timedelta, owner: str = "") -> bool:
     """Take a delivery for one attempt; True if this caller owns it until ``now + lease``.
 
     Claimable: pending and due, or claimed by someone whose lease has expired (its outcome is
@@ -92,9 +92,25 @@ def claim(session: Session, delivery_id: int, *, now: datetime, lease: timedelta
                  or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= now)),
             and_(DeliveryRow.state == "claimed", DeliveryRow.lease_until < now),
         ))
-        .values(state="claimed", lease_until=now + lease, attempts=DeliveryRow.attempts + 1, updated_at=now)
+        .values(state="claimed", lease_until=now + lease, attempts=DeliveryRow.attempts + 1, updated_at=now,
+                claimed_by=owner or None)
     )
     return bool(result.rowcount)
+
+
+def claim_owners(session: Session, *, prefix: str, now: datetime) -> dict[int, str]:
+    """Live claims (lease not yet expired) whose owner starts with ``prefix`` (e.g. this host)."""
+    rows = session.execute(select(DeliveryRow.id, DeliveryRow.claimed_by).where(
+        DeliveryRow.state == "claimed", DeliveryRow.lease_until >= now,
+        DeliveryRow.claimed_by.startswith(prefix, autoescape=True)))
+    return {int(i): str(o) for i, o in rows}
+
+
+def expire_leases(session: Session, ids: list[int], *, now: datetime) -> None:
+    """End these claims' leases now: their owner is known to be dead, so the outcome is unknown."""
+    if ids:
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids), DeliveryRow.state == "claimed")
+                        .values(lease_until=now - timedelta(microseconds=1)))
 
 
 def _finish(session: Session, delivery_id: int, now: datetime, **values: object) -> None:

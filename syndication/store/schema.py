@@ -123,6 +123,7 @@ class DeliveryRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     text: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     queued_at: Mapped[datetime | None]

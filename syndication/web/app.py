@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syndication.web import api, feeds, home
+from syndication.web import api, feeds, home, ops
 from syndication.web.context import WebContext
 from syndication.web.limits import BodyLimit
 
@@ -25,6 +25,7 @@ def create_app(ctx: WebContext) -> Any:
     app.include_router(api.build_router(ctx))
     app.include_router(feeds.build_router(ctx))
     app.include_router(home.build_router(ctx))
+    app.include_router(ops.build_router(ctx))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

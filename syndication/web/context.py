@@ -1,6 +1,7 @@
 """What the web app needs, wired by the entry point (settings are read there, not here)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,3 +23,8 @@ class WebContext:
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch: int = 1000
     cache_max_age_s: int = 60
+    # The broker's view for /ops and /metrics (workers.inspect builds them; None: not wired).
+    broker_snapshot: Callable[[], tuple[Mapping[str, int] | None, list[str] | None]] | None = None
+    queue_depths: Callable[[], Mapping[str, int] | None] | None = None
+    channel_names: list[str] | None = None  # the channels that post; None: those the site enables
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR of the worker processes

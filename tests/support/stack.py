@@ -97,7 +97,10 @@ class Stack:
     def env(self) -> dict[str, str]:
         s = self.settings
         assert s is not None
+        metrics = s.resolved_data_dir / "metrics"  # as `syndication run` sets it (cli/run.py metrics_dir)
+        metrics.mkdir(parents=True, exist_ok=True)
         return {**os.environ, "SYNDICATION_BROKER_URL": self.redis.url,  # type: ignore[union-attr]
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics),
                 "SYNDICATION_CONFIG": str(s.config), "SYNDICATION_DATA_DIR": str(s.resolved_data_dir),
                 "SYNDICATION_DATABASE_URL": s.resolved_database_url,
                 "SYNDICATION_SWEEP_INTERVAL_S": "1", "SYNDICATION_SWEEP_GRACE_S": "2",

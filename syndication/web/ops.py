@@ -1,0 +1,341 @@
+"""``/ops``: the operators' page (status, failures, channels, one timeline per article) and ``/metrics``.
+
+Auth: ``Authorization: Bearer <ops token>``, or a login form that trades the token for a
+session cookie. The cookie holds a random session id signed with HMAC-SHA256 under a key
+made at start-up, never the token; it is HttpOnly, SameSite=Strict, and Secure over https.
+Form posts from a session must carry the session's CSRF token (compared in constant time),
+and an Origin or Referer header, when sent, must name this host. Bearer requests carry no
+ambient credential, so they need no CSRF token. Every action goes through
+``syndication.operations`` as ``ops:<first 6 hex of sha256(token)>``.
+
+``/metrics`` is unauthenticated, as Prometheus expects on an internal port: aggregate
+numbers only (queues, feeds, channels, states), never an article, delivery or event id.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader
+
+from syndication.errors import NotFound, ValidationError
+from syndication.metrics import render_metrics
+from syndication.operations import Done, discard_delivery, pause, resume, retry_all, retry_delivery
+from syndication.publishing import utcnow
+from syndication.status import Status, collect_status
+from syndication.store.articles import feed_keys_of, find_by_url, get_article
+from syndication.store.deliveries import deliveries_of, list_deliveries
+from syndication.store.timeline import steps_of
+from syndication.web.auth import token_matches
+from syndication.web.context import WebContext
+
+COOKIE = "syndication_ops"
+SESSION_TTL_S = 12 * 3600
+SNAPSHOT_TTL_S = 3.0  # a worker ping waits out its whole timeout: share one answer between viewers
+
+
+def actor_for(token: str) -> str:
+    """The name an ops token acts under: ``ops:`` and 6 hex digits of its SHA-256, never the token."""
+    return "ops:" + hashlib.sha256(token.encode()).hexdigest()[:6]
+
+
+@dataclass
+class OpsSession:
+    actor: str
+    csrf: str
+    expires: float
+    flash: list[str] = field(default_factory=list)
+
+
+class Sessions:
+    """Server-side sessions behind HMAC-signed cookie values (``<id>.<hex mac>``)."""
+
+    def __init__(self, key: bytes | None = None, *, ttl_s: int = SESSION_TTL_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._key = key or secrets.token_bytes(32)
+        self._items: dict[str, OpsSession] = {}
+        self._lock = threading.Lock()
+        self.ttl_s, self.clock = ttl_s, clock
+
+    def _mac(self, sid: str) -> str:
+        return hmac.new(self._key, sid.encode(), hashlib.sha256).hexdigest()
+
+    def create(self, actor: str) -> tuple[str, OpsSession]:
+        """A new session; returns (cookie value, session)."""
+        sid = secrets.token_urlsafe(32)
+        session = OpsSession(actor, secrets.token_urlsafe(32), self.clock() + self.ttl_s)
+        with self._lock:
+            now = self.clock()
+            for stale in [k for k, s in self._items.items() if s.expires <= now]:
+                del self._items[stale]
+            self._items[sid] = session
+        return f"{sid}.{self._mac(sid)}", session
+
+    def _sid(self, cookie: str | None) -> str | None:
+        sid, _, mac = (cookie or "").partition(".")
+        if not sid or not hmac.compare_digest(self._mac(sid).encode(), mac.encode()):
+            return None
+        return sid
+
+    def get(self, cookie: str | None) -> OpsSession | None:
+        sid = self._sid(cookie)
+        if sid is None:
+            return None
+        with self._lock:
+            session = self._items.get(sid)
+            if session is not None and session.expires <= self.clock():
+                del self._items[sid]
+                return None
+            return session
+
+    def drop(self, cookie: str | None) -> None:
+        sid = self._sid(cookie)
+        if sid is not None:
+            with self._lock:
+                self._items.pop(sid, None)
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    session: OpsSession | None  # None: a bearer request
+
+
+def authenticate(request: Request, tokens: list[str], sessions: Sessions) -> Principal | None:
+    """Who is asking: a valid bearer ops token, or a valid session cookie; None otherwise."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        token = value.strip()
+        return Principal(actor_for(token), None) if tokens and token_matches(token, tokens) else None
+    session = sessions.get(request.cookies.get(COOKIE))
+    return Principal(session.actor, session) if session else None
+
+
+def same_origin(request: Request) -> bool:
+    """False when an Origin (or, without one, a Referer) header names another site."""
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin.lower().rstrip("/") == expected
+    referer = request.headers.get("referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        return f"{parts.scheme}://{parts.netloc}".lower() == expected
+    return True
+
+
+def csrf_ok(principal: Principal, presented: str, request: Request) -> bool:
+    """A form post is ours: bearer requests pass; sessions need their token and a same-origin post."""
+    if principal.session is None:
+        return True
+    return same_origin(request) and hmac.compare_digest(principal.session.csrf.encode(), presented.encode())
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/ops") and not target.startswith("//") else "/ops"
+
+
+def _ts(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _clock(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    seconds = int((now - value).total_seconds())
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago" if seconds < 7200 else f"{seconds // 3600} h ago"
+
+
+def _web_link(url: str | None) -> str | None:
+    return url if url and urlsplit(url).scheme in ("http", "https") else None
+
+
+def templates() -> Environment:
+    env = Environment(autoescape=True, loader=PackageLoader("syndication.web"))
+    env.filters.update(ts=_ts, clock=_clock, web_link=_web_link)
+    env.globals.update(ago=_ago)
+    return env
+
+
+def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    sessions = sessions or Sessions()
+    env = templates()
+    cache: dict[str, Any] = {"at": 0.0, "value": (None, None)}
+    cache_lock = threading.Lock()
+
+    def snapshot() -> tuple[Any, Any]:
+        if ctx.broker_snapshot is None:
+            return None, None
+        with cache_lock:
+            if time.monotonic() - cache["at"] > SNAPSHOT_TTL_S:
+                cache["value"], cache["at"] = ctx.broker_snapshot(), time.monotonic()
+            return cache["value"]
+
+    def status() -> Status:
+        queues, workers = snapshot()
+        return collect_status(ctx.store, ctx.site, queues=queues, workers=workers, now=utcnow(),
+                              channels=ctx.channel_names)
+
+    def page(request: Request, name: str, principal: Principal | None, status_code: int = 200,
+             **values: Any) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        flash = principal.session.flash[:] if principal and principal.session else []
+        if principal and principal.session:
+            principal.session.flash.clear()
+        html = env.get_template(name).render(
+            request=request, principal=principal, csrf=principal.session.csrf if principal and principal.session else "",
+            nonce=nonce, flash=flash, now=utcnow(), site=ctx.site.site, path=request.url.path, **values)
+        return HTMLResponse(html, status_code=status_code, headers={
+            "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+                                       "connect-src 'self'; img-src 'self' data:; form-action 'self'; "
+                                       "frame-ancestors 'none'; base-uri 'none'",
+            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store"})
+
+    def require(request: Request) -> Principal:
+        principal = authenticate(request, ctx.ops_tokens, sessions)
+        if principal is not None:
+            return principal
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(303, "log in first", headers={"Location": f"/ops/login?next={quote(target)}"})
+        raise HTTPException(401, "an ops token is required (Authorization: Bearer, or log in at /ops/login)",
+                            headers={"WWW-Authenticate": 'Bearer realm="syndication-ops"'})
+
+    def act(request: Request, csrf: str, next_path: str | None, action: Callable[[str], Done]) -> Response:
+        principal = require(request)
+        if not csrf_ok(principal, csrf, request):
+            raise HTTPException(403, "CSRF check failed: reload the page and try again")
+        try:
+            done = action(principal.actor)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except ValidationError as exc:
+            if principal.session is None:
+                raise HTTPException(409, str(exc)) from exc
+            principal.session.flash.append(f"Not done: {exc}")
+            return RedirectResponse(_safe_next(next_path), status_code=303)
+        if principal.session is None:
+            return JSONResponse({"action": done.action, "target": done.target, "message": done.message,
+                                 "ids": list(done.ids)})
+        principal.session.flash.append(done.message)
+        return RedirectResponse(_safe_next(next_path), status_code=303)
+
+    @router.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = render_metrics(ctx.store, ctx.site, queue_depths=ctx.queue_depths,
+                                            metrics_dir=ctx.metrics_dir, channels=ctx.channel_names)
+        return Response(body, media_type=content_type)
+
+    @router.get("/ops/login")
+    def login_form(request: Request, next: str = "/ops") -> Response:  # noqa: A002 - the query name
+        if authenticate(request, ctx.ops_tokens, sessions):
+            return RedirectResponse(_safe_next(next), status_code=303)
+        return page(request, "ops_login.html", None, next=_safe_next(next), error=None,
+                    configured=bool(ctx.ops_tokens))
+
+    @router.post("/ops/login")
+    def login(request: Request, token: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
+        if not same_origin(request):
+            raise HTTPException(403, "cross-site login refused")
+        token = token.strip()
+        if not ctx.ops_tokens or not token or not token_matches(token, ctx.ops_tokens):
+            return page(request, "ops_login.html", None, status_code=401, next=_safe_next(next),
+                        error="That is not a valid ops token.", configured=bool(ctx.ops_tokens))
+        cookie, _ = sessions.create(actor_for(token))
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, cookie, max_age=sessions.ttl_s, path="/ops", httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    @router.post("/ops/logout")
+    def logout(request: Request, csrf: str = Form("")) -> Response:
+        principal = require(request)
+        if not csrf_ok(principal, csrf, request):
+            raise HTTPException(403, "CSRF check failed")
+        sessions.drop(request.cookies.get(COOKIE))
+        response = RedirectResponse("/ops/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/ops")
+        return response
+
+    @router.get("/ops")
+    def overview(request: Request) -> Response:
+        principal = require(request)
+        current = status()
+        with ctx.store.read() as session:
+            failed = list_deliveries(session, state="failed", limit=100)
+        return page(request, "ops_overview.html", principal, status=current, data=current.as_json(), failed=failed)
+
+    @router.get("/ops/status.json")
+    def status_json(request: Request) -> JSONResponse:
+        require(request)
+        current = status()
+        return JSONResponse({**current.as_json(), "problems": current.problems},
+                            headers={"Cache-Control": "no-store"})
+
+    @router.get("/ops/articles")
+    def search(request: Request, q: str = "") -> Response:
+        principal = require(request)
+        q = q.strip()
+        with ctx.store.read() as session:
+            found = (get_article(session, q) or find_by_url(session, q) or find_by_url(session, q.rstrip("/"))
+                     if q else None)
+        if found is not None:
+            return RedirectResponse(f"/ops/articles/{quote(found.article.id, safe='')}", status_code=303)
+        return page(request, "ops_article.html", principal, status_code=404 if q else 200, q=q, stored=None)
+
+    @router.get("/ops/articles/{article_id:path}")
+    def article(request: Request, article_id: str) -> Response:
+        principal = require(request)
+        with ctx.store.read() as session:
+            stored = get_article(session, article_id)
+            if stored is None:
+                return page(request, "ops_article.html", principal, status_code=404, q=article_id, stored=None)
+            steps, deliveries = steps_of(session, article_id), deliveries_of(session, article_id)
+            feeds = feed_keys_of(session, article_id)
+        return page(request, "ops_article.html", principal, q=article_id, stored=stored, steps=steps,
+                    deliveries=deliveries, feeds=feeds)
+
+    @router.post("/ops/deliveries/{delivery_id}/retry")
+    def retry_one(request: Request, delivery_id: int, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
+        return act(request, csrf, next, lambda actor: retry_delivery(ctx.store, delivery_id, actor))
+
+    @router.post("/ops/deliveries/{delivery_id}/discard")
+    def discard_one(request: Request, delivery_id: int, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
+        return act(request, csrf, next, lambda actor: discard_delivery(ctx.store, delivery_id, actor))
+
+    @router.post("/ops/failures/retry-all")
+    def retry_every(request: Request, csrf: str = Form(""), channel: str = Form(""),
+                    next: str = Form("/ops")) -> Response:  # noqa: A002
+        return act(request, csrf, next, lambda actor: retry_all(ctx.store, actor, channel or None))
+
+    @router.post("/ops/channels/{channel}/pause")
+    def pause_channel(request: Request, channel: str, csrf: str = Form(""), reason: str = Form(""),
+                      next: str = Form("/ops")) -> Response:  # noqa: A002
+        return act(request, csrf, next, lambda actor: pause(ctx.store, channel, actor, reason[:500],
+                                                            known=ctx.channel_names))
+
+    @router.post("/ops/channels/{channel}/resume")
+    def resume_channel(request: Request, channel: str, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
+        return act(request, csrf, next, lambda actor: resume(ctx.store, channel, actor, known=ctx.channel_names))
+
+    return router
