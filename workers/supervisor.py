@@ -32,11 +32,14 @@ def celery_argv(*args: str) -> list[str]:
 def worker_commands(data_dir: Path, *, feed_workers: int, social_workers: int, loglevel: str = "INFO") -> list[Child]:
     """The worker and scheduler processes of the production shape (docker-compose runs the same)."""
     return [
+        # --without-mingle/--without-gossip: no start-up chatter between workers (seconds on a
+        # busy machine); state that matters lives in the database, not in worker memory.
         Child("feeds-worker", celery_argv("worker", "-Q", "feeds,control", "-c", str(feed_workers),
-                                          "-n", f"feeds-{os.getpid()}@%h", "-E", f"--loglevel={loglevel}")),
+                                          "-n", f"feeds-{os.getpid()}@%h", "-E", "--without-mingle",
+                                          "--without-gossip", f"--loglevel={loglevel}")),
         Child("social-worker", celery_argv("worker", "-Q", "social", "--pool", "threads", "-c",
                                            str(social_workers), "-n", f"social-{os.getpid()}@%h", "-E",
-                                           f"--loglevel={loglevel}")),
+                                           "--without-mingle", "--without-gossip", f"--loglevel={loglevel}")),
         Child("beat", celery_argv("beat", "-s", str(data_dir / "celerybeat-schedule"), f"--loglevel={loglevel}")),
     ]
 

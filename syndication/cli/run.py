@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,7 @@ from config import Settings
 from config.settings import PACKAGE_DIR
 from syndication.cli.output import console
 from syndication.cli.runtime import Runtime
+from syndication.errors import ConfigError
 from syndication.importing import Record, read_sources
 from syndication.logs import configure_logging
 from syndication.articles import parse_article
@@ -127,18 +130,46 @@ def run_command(
         for child in worker_commands(settings.resolved_data_dir, feed_workers=workers, social_workers=social_workers):
             supervisor.start(child)
             console.print(f"{child.name:<14} pid {child.process.pid}, log {supervisor.log_dir / (child.name + '.log')}")  # type: ignore[union-attr]
+        _wait_for_workers(settings, supervisor)
         console.print(f"http     http://{host}:{port}/  (feeds under /feeds/, API docs at /docs)")
         console.print(f"feeds    {settings.resolved_feeds_dir}")
         server = uvicorn.Server(uvicorn.Config(create_app(web_context(settings, rt)), host=host, port=port,
                                                log_level="warning", access_log=False))
+        # uvicorn runs in a thread so that this thread owns SIGINT/SIGTERM: uvicorn would
+        # re-raise the signal after its own shutdown and skip ours (uvicorn/server.py).
+        http = threading.Thread(target=server.run, name="http", daemon=True)
+
+        def _stop(signum: int, _frame: object) -> None:
+            server.should_exit = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        http.start()
         threading.Thread(target=_watch, args=(supervisor, server, stopping), daemon=True).start()
-        server.run()
+        while http.is_alive():
+            http.join(0.5)
     finally:
         stopping.set()
         supervisor.stop()
         if redis:
             redis.stop()
         console.print("stopped")
+
+
+def _wait_for_workers(settings: Settings, supervisor: Supervisor, timeout: float = 120) -> None:
+    """Open the HTTP service only once both workers answer, so a publish is rendered at once."""
+    celery = create_celery(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if supervisor.dead():
+            raise ConfigError(f"{', '.join(supervisor.dead())} exited at start; see {supervisor.log_dir}")
+        try:
+            if len(celery.control.ping(timeout=0.5) or []) >= 2:
+                console.print("workers  ready")
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise ConfigError(f"workers did not answer within {timeout:.0f}s; see {supervisor.log_dir}")
 
 
 def _watch(supervisor: Supervisor, server: uvicorn.Server, stopping: threading.Event) -> None:
