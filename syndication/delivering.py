@@ -33,7 +33,7 @@ from syndication.store.deliveries import (
     mark_posted,
     mark_retry,
     pause_channel,
-    posted_since,
+    budget_frees_at,
     set_state,
 )
 from syndication.store.timeline import add_step
@@ -66,15 +66,6 @@ def _defer(store: Store, d: Delivery, at: datetime, why: str, now: datetime) -> 
     return Attempt(d.id, "pending", at)
 
 
-def _budget_wait(store: Store, d: Delivery, site: SiteConfig, now: datetime) -> datetime | None:
-    config = site.channel(d.channel)
-    with store.read() as session:
-        sent = posted_since(session, d.channel, now - timedelta(seconds=config.window_s))
-    if len(sent) < config.posts_per_window:
-        return None
-    return sent[len(sent) - config.posts_per_window] + timedelta(seconds=config.window_s)
-
-
 def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id: int, *,
                  clock: Clock = utcnow, rng: Callable[[], float] = random.random, owner: str = "") -> Attempt:
     """Make one attempt at a delivery. Safe to call twice at once or after a crash.
@@ -87,16 +78,19 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
         d = get_delivery(session, delivery_id)
         pause = get_pause(session, d.channel) if d else None
         stored = get_article(session, d.article_id) if d else None
+        budget_wait = None
+        if d is not None and d.action in ("post", "correct") and d.state not in FINAL:
+            config = site.channel(d.channel)
+            budget_wait = budget_frees_at(session, d.channel, budget=config.posts_per_window,
+                                          window=timedelta(seconds=config.window_s), now=now)
     if d is None or stored is None or d.state in FINAL:
         return Attempt(delivery_id, d.state if d else "missing")
     if d.state == "claimed" and d.lease_until and d.lease_until > now:
         return Attempt(d.id, "claimed")  # another worker holds it
     if pause and pause.active(now):
         return _defer(store, d, pause.paused_until, f"channel paused: {pause.reason}", now)  # type: ignore[arg-type]
-    if d.action in ("post", "correct"):
-        wait = _budget_wait(store, d, site, now)
-        if wait is not None:
-            return _defer(store, d, wait, "posting budget spent for this window", now)
+    if budget_wait is not None:
+        return _defer(store, d, budget_wait, "posting budget spent for this window", now)
     channel = channels.active.get(d.channel)
     unknown_outcome = d.state == "claimed" or d.attempts > 0
     with store.transaction() as session:

@@ -201,11 +201,33 @@ def discard(session: Session, delivery_id: int, *, now: datetime) -> bool:
     return bool(result.rowcount)
 
 
+def budget_frees_at(session: Session, channel: str, *, budget: int, window: timedelta,
+                    now: datetime) -> datetime | None:
+    """None while the channel has posted fewer than ``budget`` times in the last ``window``;
+    otherwise when the oldest post that counts leaves the window. Two indexed queries."""
+    since = now - window
+    counted = (DeliveryRow.channel == channel, DeliveryRow.posted_at >= since,
+               DeliveryRow.action.in_(("post", "correct")))
+    made = session.scalar(select(func.count()).select_from(DeliveryRow).where(*counted)) or 0
+    if made < budget:
+        return None
+    oldest = session.scalar(select(DeliveryRow.posted_at).where(*counted).order_by(DeliveryRow.posted_at)
+                            .offset(made - budget).limit(1))
+    return (oldest or now) + window
+
+
 def posted_since(session: Session, channel: str, since: datetime) -> list[datetime]:
-    """When this channel's posts in the window went out (oldest first), for the posting budget."""
+    """When this channel's posts since ``since`` went out, oldest first."""
     return list(session.scalars(select(DeliveryRow.posted_at).where(
         DeliveryRow.channel == channel, DeliveryRow.posted_at >= since,
         DeliveryRow.action.in_(("post", "correct"))).order_by(DeliveryRow.posted_at)))
+
+
+def posts_in_window(session: Session, channel: str, *, window: timedelta, now: datetime) -> int:
+    """How many posts this channel made in the last ``window`` (for the budget left in status)."""
+    return session.scalar(select(func.count()).select_from(DeliveryRow).where(
+        DeliveryRow.channel == channel, DeliveryRow.posted_at >= now - window,
+        DeliveryRow.action.in_(("post", "correct")))) or 0
 
 
 # -- channel pauses ------------------------------------------------------------------------
