@@ -14,8 +14,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 # Ids of what the current task or request is about (article_id, event_id, feed, delivery_id),
 # added to every line logged while they are bound.
 _IDS: ContextVar[dict[str, object]] = ContextVar("syndication_log_ids", default={})
-# Libraries that log request headers, Authorization included, at DEBUG.
-NOISY_LOGGERS = ("oauthlib", "requests_oauthlib")
+# oauthlib logs Authorization headers at DEBUG; Alembic announces every migration check at INFO.
+NOISY_LOGGERS = ("oauthlib", "requests_oauthlib", "alembic.runtime.migration")
 
 
 def bind_ids(**ids: object) -> Token[dict[str, object]]:

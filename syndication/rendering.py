@@ -48,11 +48,12 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     spec = FeedSpec(spec.kind, spec.slug, label or spec.slug)
     written = write_feed(feeds_dir, spec, render_formats(spec, entries, site.site, started))
     files = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size} for fmt, w in written.items()}
+    # ``rendered_at`` is when a render took its snapshot: an article changed after the previous
+    # snapshot began is one this render may be the first to carry, and its timeline says so.
     last_render = before.rendered_at if before else None
-    # The timeline gets a step for the articles this render is the first to carry.
     fresh = [e for e in entries if last_render is None or e.modified_at >= last_render]
     with store.transaction() as session:
-        record_render(session, key, seq=seq, rendered_at=clock(), item_count=len(entries), files=files)
+        record_render(session, key, seq=seq, rendered_at=started, item_count=len(entries), files=files)
         add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
                   now=clock())
     changed = [w.relpath for w in written.values() if w.changed]
