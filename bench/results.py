@@ -1,0 +1,91 @@
+"""``bench/results.json``: merged with what is already there, and printed as a table."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+# Targets, and whether a number must stay at or below (True) or reach (False) its goal.
+GOALS: dict[str, float] = {
+    "publish_to_visible_p50_ms": 30,
+    "publish_to_visible_p99_ms": 100,
+    "burst_accept_rate_per_s": 2000,
+    "burst_ratio": 2.0,
+    "renders_per_feed_max": 3,
+    "posts_per_s": 100,
+}
+LOWER_IS_BETTER = {"publish_to_visible_p50_ms", "publish_to_visible_p99_ms", "burst_ratio", "renders_per_feed_max"}
+
+
+def machine() -> dict[str, Any]:
+    return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def met(measured: dict[str, Any]) -> dict[str, bool]:
+    """For each goal this run measured: was it met? A missing measurement (None) is not."""
+    verdicts = {}
+    for key, goal in GOALS.items():
+        if key not in measured:
+            continue
+        value = measured[key]
+        if value is None:
+            verdicts[key] = False
+        else:
+            verdicts[key] = value <= goal if key in LOWER_IS_BETTER else value >= goal
+    return verdicts
+
+
+def merge(measured: dict[str, Any], path: Path = RESULTS) -> dict[str, Any]:
+    """Update ``path`` with this run's keys; keys written by other benchmarks stay.
+
+    ``goals``, ``met`` and ``notes`` are merged key by key, so another benchmark's survive.
+    """
+    try:
+        current = json.loads(path.read_text())
+        if not isinstance(current, dict):
+            current = {}
+    except (FileNotFoundError, json.JSONDecodeError):
+        current = {}
+    merged = {**current, **measured}
+    merged["machine"] = machine()
+    merged["goals"] = {**current.get("goals", {}), **GOALS}
+    merged["met"] = {**current.get("met", {}), **met(measured)}
+    merged["notes"] = {**current.get("notes", {}), **measured.get("notes", {})}
+    # Write beside and rename, so a reader (or a crash) never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".json")
+    with os.fdopen(fd, "w") as out:
+        json.dump(merged, out, indent=2, sort_keys=False)
+        out.write("\n")
+    os.replace(tmp, path)
+    return merged
+
+
+def table(results: dict[str, Any], keys: list[str]) -> Table:
+    """The measured keys, with their goal and verdict where they have one."""
+    view = Table(title="syndication benchmarks", show_lines=False)
+    view.add_column("metric")
+    view.add_column("value", justify="right")
+    view.add_column("goal", justify="right")
+    view.add_column("met", justify="center")
+    verdicts = results.get("met", {})
+    for key in keys:
+        goal = GOALS.get(key)
+        goal_text = "" if goal is None else f"{'≤' if key in LOWER_IS_BETTER else '≥'} {goal:g}"
+        verdict = verdicts.get(key)
+        mark = "" if verdict is None else "[green]yes[/green]" if verdict else "[red]no[/red]"
+        value = results.get(key)
+        view.add_row(key, "—" if value is None else f"{value:g}" if isinstance(value, float) else str(value),
+                     goal_text, mark)
+    return view
+
+
+def print_table(results: dict[str, Any], keys: list[str], console: Console | None = None) -> None:
+    (console or Console()).print(table(results, keys))
