@@ -175,7 +175,9 @@ class Article(_Model):
         return value or None
 
     @model_validator(mode="after")
-    def _clean(self) -> "Article":
+    def _clean(self, info: ValidationInfo) -> "Article":
+        if (info.context or {}).get("stored"):
+            return self  # cleaned when it came in; rendering reloads it many times
         # Frozen model: clean by rebuilding the HTML fields in place once.
         for name in ("summary", "content_html"):
             raw = getattr(self, name)

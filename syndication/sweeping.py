@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from syndication.publishing import Clock, Dispatcher, utcnow
 from syndication.store import Store
-from syndication.store.deliveries import due_deliveries, mark_queued
+from syndication.store.deliveries import due_deliveries, mark_queued, requeue_all_pending
 from syndication.store.feed_state import stale_feeds
-from syndication.store.outbox import due_for_dispatch, mark_dispatched
+from syndication.store.outbox import due_for_dispatch, mark_dispatched, redispatch_all_unprocessed
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
     with store.read() as session:
         events = due_for_dispatch(session, now=now, grace=grace)
         feeds = stale_feeds(session, dirty_before=now - grace)
-        deliveries = due_deliveries(session, now=now, requeue_after=max(grace * 6, timedelta(seconds=30)))
+        deliveries = due_deliveries(session, now=now)
     if feeds:
         dispatcher.request_renders(feeds)
     if events:
@@ -47,3 +47,13 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
         log.info("sweeper dispatched", extra={"events": len(events), "feeds": len(feeds),
                                               "deliveries": len(deliveries)})
     return Swept(len(events), len(feeds), len(deliveries))
+
+
+def forget_dispatches(store: Store, *, clock: Clock = utcnow) -> tuple[int, int]:
+    """The broker restarted and may have lost queued messages: make every unprocessed event and
+    every queued pending delivery due for the next sweep. Duplicates are harmless."""
+    with store.transaction() as session:
+        events = redispatch_all_unprocessed(session, now=clock())
+        deliveries = requeue_all_pending(session, now=clock())
+    log.warning("broker restarted; re-sending unprocessed work", extra={"events": events, "deliveries": deliveries})
+    return events, deliveries

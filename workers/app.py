@@ -1,6 +1,7 @@
 """The Celery app. Every setting here is chosen for safety; each says why.
 
-Start a worker: ``celery -A workers.app worker -Q feeds,control``.
+Start workers: ``celery -A workers.app worker -Q urgent,feeds`` and
+``celery -A workers.app worker -Q control,social --pool threads``.
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from config import Settings
+from workers.broker import QUEUES
 
 TASK_NAMES = {
     "render_feed": "syndication.render_feed",
@@ -38,14 +40,19 @@ def create_app(settings: Settings) -> Celery:
         # Unacked messages come back after the visibility timeout; it must exceed the longest
         # task (renders take milliseconds, a post at most a minute) or a slow task runs twice.
         # Our countdowns are bounded by the render window, far below it.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s,
+                                  # Queues are read in the order a worker lists them (-Q), not round robin.
+                                  "queue_order_strategy": "priority"},
         # Nothing reads results; state lives in the database.
         task_ignore_result=True,
         # Plain JSON: tasks take ids, never pickled objects.
         task_serializer="json",
         accept_content=["json"],
         # Slow social APIs never delay feeds: separate queues, separate worker processes.
-        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in ("feeds", "social", "control")],
+        # `urgent` carries renders of the site-wide feed, which most readers poll: listed first and
+        # read in that order (queue_order_strategy below), it never waits behind a backlog of
+        # section, author and tag renders.
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
         task_default_queue="feeds",
         task_routes={
             TASK_NAMES["render_feed"]: {"queue": "feeds"},
@@ -54,9 +61,10 @@ def create_app(settings: Settings) -> Celery:
             TASK_NAMES["deliver"]: {"queue": "social"},
             TASK_NAMES["ping_hubs"]: {"queue": "social"},
         },
-        # Worker and task events on, so Flower and `syndication status` can see workers.
+        # Worker and task events on, so Flower and `syndication status` can see workers and
+        # tasks. No "task-sent" events: they would double every publish of a burst.
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         # Publishing from the API must not hang when Redis is down: fail fast, the outbox sweeper
         # dispatches later.

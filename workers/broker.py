@@ -13,7 +13,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 PREFIX = "syndication:"
-QUEUES = ("feeds", "social", "control")
+QUEUES = ("urgent", "feeds", "social", "control")
 
 
 def client_for(url: str) -> redis.Redis:
@@ -52,6 +52,21 @@ class BrokerState:
             return 0.0
         wait_ms = float(last) + window_ms - time.time() * 1000
         return max(0.0, wait_ms / 1000)
+
+    def claim_renders(self, keys: list[str], window_ms: int) -> dict[str, float]:
+        """``claim_render`` for many feeds in two round trips; only the feeds to render are returned."""
+        if not keys:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(self._pending(key), b"1", nx=True, ex=self.pending_ttl_s)
+        claimed = [key for key, ok in zip(keys, pipe.execute()) if ok]
+        if not claimed:
+            return {}
+        lasts = self.redis.mget([self._last(key) for key in claimed])
+        now_ms = time.time() * 1000
+        return {key: 0.0 if last is None else max(0.0, (float(last) + window_ms - now_ms) / 1000)
+                for key, last in zip(claimed, lasts)}
 
     def start_render(self, key: str) -> None:
         """Called as a render begins: later changes must queue another render."""

@@ -48,22 +48,25 @@ class CeleryDispatcher:
             self._request_renders(feed_keys)
 
     def _request_renders(self, feed_keys: Iterable[str]) -> None:
-        for key in feed_keys:
-            delay = self.broker.claim_render(key, self.window_ms)
-            if delay is None:
-                continue  # a queued render will pick this change up
-            self.app.send_task(TASK_NAMES["render_feed"], args=[key], queue="feeds",
-                               countdown=delay or None)
+        # Feeds with a render already queued are left out: that render picks this change up.
+        claimed = self.broker.claim_renders(list(feed_keys), self.window_ms)
+        if not claimed:
+            return
+        with self.app.producer_or_acquire() as producer:
+            # The site-wide feed first, on its own queue: it is what most readers poll.
+            for key in sorted(claimed, key=lambda k: k != "all"):
+                self.app.send_task(TASK_NAMES["render_feed"], args=[key], producer=producer,
+                                   queue="urgent" if key == "all" else "feeds", countdown=claimed[key] or None)
 
     def send_events(self, events: Sequence[Event]) -> None:
-        with self._breaker():
+        with self._breaker(), self.app.producer_or_acquire() as producer:
             for event in events:
-                self.app.send_task(TASK_NAMES["process_event"], args=[event.id], queue="social")
+                self.app.send_task(TASK_NAMES["process_event"], args=[event.id], queue="social", producer=producer)
 
     def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
-        with self._breaker():
+        with self._breaker(), self.app.producer_or_acquire() as producer:
             for delivery_id in delivery_ids:
-                self.app.send_task(TASK_NAMES["deliver"], args=[delivery_id], queue="social")
+                self.app.send_task(TASK_NAMES["deliver"], args=[delivery_id], queue="social", producer=producer)
 
     def ping(self) -> bool:
         """Readiness: can we reach the broker?"""

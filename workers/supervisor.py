@@ -34,10 +34,11 @@ def worker_commands(data_dir: Path, *, feed_workers: int, social_workers: int, l
     return [
         # --without-mingle/--without-gossip: no start-up chatter between workers (seconds on a
         # busy machine); state that matters lives in the database, not in worker memory.
-        Child("feeds-worker", celery_argv("worker", "-Q", "feeds,control", "-c", str(feed_workers),
+        Child("feeds-worker", celery_argv("worker", "-Q", "urgent,feeds", "-c", str(feed_workers),
                                           "-n", f"feeds-{os.getpid()}@%h", "-E", "--without-mingle",
                                           "--without-gossip", f"--loglevel={loglevel}")),
-        Child("social-worker", celery_argv("worker", "-Q", "social", "--pool", "threads", "-c",
+        # The sweeper (control) runs beside the social posts, never in the way of renders.
+        Child("social-worker", celery_argv("worker", "-Q", "control,social", "--pool", "threads", "-c",
                                            str(social_workers), "-n", f"social-{os.getpid()}@%h", "-E",
                                            "--without-mingle", "--without-gossip", f"--loglevel={loglevel}")),
         Child("beat", celery_argv("beat", "-s", str(data_dir / "celerybeat-schedule"), f"--loglevel={loglevel}")),

@@ -18,6 +18,7 @@ from syndication.rendering import render_feed as render_feed_files
 from syndication.delivering import release_dead_claims, run_delivery
 from syndication.social import plan_event
 from syndication.store.deliveries import mark_queued
+from syndication.sweeping import forget_dispatches
 from syndication.sweeping import sweep as sweep_outbox
 from syndication.websub import ping_hubs as ping
 from workers import resources, telemetry  # noqa: F401 - telemetry connects the signal hooks
@@ -89,5 +90,6 @@ def sweep() -> None:
     res = resources.get()
     if res.broker.server_restarted():
         res.broker.clear_pending()  # flags may name messages the restart lost
+        forget_dispatches(res.store, clock=utcnow)
     release_dead_claims(res.store, host=HOST, alive=pid_alive, clock=utcnow)
     sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s))

@@ -72,7 +72,7 @@ def import_command(
         print_json({"stored": stored, "refused": refused, "feeds_rendered": rendered})
     else:
         for item in refused:
-            errors.print(f"[red]refused[/red] {item['where']}: {item['reason']}", highlight=False)
+            errors.print(f"[red]refused[/red] {item['where']}: {item['reason']}", highlight=False, soft_wrap=True)
         console.print(f"stored {stored} article(s), refused {len(refused)}, rendered {rendered} feed(s)")
     if refused:
         raise typer.Exit(1)

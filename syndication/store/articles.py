@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from syndication.articles import Article, StoredArticle
@@ -32,7 +32,7 @@ def content_hash(article: Article) -> str:
 
 def to_stored(row: ArticleRow) -> StoredArticle:
     return StoredArticle(
-        article=Article.model_validate(row.data),
+        article=Article.model_validate(row.data, context={"stored": True}),
         revision=row.revision,
         status=row.status,
         origin=row.origin,
@@ -56,11 +56,14 @@ def upsert_articles(
     """Insert or update articles by id; ``items`` pairs each article with its feed keys.
 
     Re-sending identical content is not a new revision. A withdrawn article that is
-    sent again is published again, as a new revision.
+    sent again is published again, as a new revision. One round of statements per batch:
+    a select, the inserts and updates, one delete and one insert of feed memberships.
     """
     ids = list(dict.fromkeys(a.id for a, _ in items))
     existing = {r.id: r for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
     members = _memberships(session, ids)
+    had_members = {article_id for article_id, keys in members.items() if keys}
+    new_keys: dict[str, list[str]] = {}
     results: list[Upserted] = []
     for article, keys in items:
         digest = content_hash(article)
@@ -70,25 +73,28 @@ def upsert_articles(
             results.append(Upserted(article.id, row.revision, False, False, frozenset()))
             continue
         data = article.model_dump(mode="json")
+        created = row is None
         if row is None:
             row = ArticleRow(id=article.id, url=article.url, data=data, content_hash=digest,
                              published_at=article.published_at, revision=1, status="published",
                              origin=origin, received_at=now, modified_at=now)
             session.add(row)
             existing[article.id] = row
-            created = True
         else:
             row.url, row.data, row.content_hash = article.url, data, digest
             row.published_at, row.status, row.modified_at = article.published_at, "published", now
             row.revision += 1
-            created = False
-        if old_keys:
-            session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article.id))
-        session.add_all(FeedItemRow(feed_key=k, article_id=article.id, published_at=article.published_at)
-                        for k in keys)
+        new_keys[article.id] = list(dict.fromkeys(keys))
         members[article.id] = set(keys)
-        session.flush()
         results.append(Upserted(article.id, row.revision, created, True, frozenset(old_keys | set(keys))))
+    session.flush()
+    replaced = sorted(had_members & set(new_keys))
+    if replaced:
+        session.execute(delete(FeedItemRow).where(FeedItemRow.article_id.in_(replaced)))
+    memberships = [{"feed_key": key, "article_id": article_id, "published_at": existing[article_id].published_at}
+                   for article_id, keys in new_keys.items() for key in keys]
+    if memberships:
+        session.execute(insert(FeedItemRow), memberships)
     return results
 
 

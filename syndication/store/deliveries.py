@@ -61,7 +61,8 @@ def ensure_delivery(session: Session, *, article_id: str, revision: int, channel
     if existing is not None:
         return _delivery(existing), False
     row = DeliveryRow(article_id=article_id, revision=revision, channel=channel, action=action, state=state,
-                      text=text, attempts=0, remote_id=remote_id, created_at=now, updated_at=now, queued_at=now)
+                      text=text, attempts=0, remote_id=remote_id, created_at=now, updated_at=now,
+                      queue_count=0)
     try:
         with session.begin_nested():
             session.add(row)
@@ -154,20 +155,45 @@ def deliveries_of(session: Session, article_id: str) -> list[Delivery]:
         select(DeliveryRow).where(DeliveryRow.article_id == article_id).order_by(DeliveryRow.id))]
 
 
-def due_deliveries(session: Session, *, now: datetime, requeue_after: timedelta, limit: int = 500) -> list[int]:
-    """Deliveries that should be running and may have no message in the queue."""
+REQUEUE_AFTER = timedelta(seconds=60)
+REQUEUE_MAX = timedelta(hours=1)
+
+
+def due_deliveries(session: Session, *, now: datetime, limit: int = 500) -> list[int]:
+    """Deliveries that should be running and may have no message in the queue: pending and
+    due with no message sent, or whose message is overdue (``requeue_at``), or claimed by a
+    process whose lease ran out."""
     rows = session.scalars(select(DeliveryRow.id).where(or_(
         and_(DeliveryRow.state == "pending",
              or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= now),
-             or_(DeliveryRow.queued_at.is_(None), DeliveryRow.queued_at <= now - requeue_after)),
+             or_(DeliveryRow.queued_at.is_(None), DeliveryRow.requeue_at <= now)),
         and_(DeliveryRow.state == "claimed", DeliveryRow.lease_until < now),
     )).order_by(DeliveryRow.id).limit(limit))
     return list(rows)
 
 
 def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
-    if ids:
-        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids)).values(queued_at=now))
+    """A message for each was sent. If one is still pending 1, 2, 4... minutes later (at most an
+    hour), it is sent again: doubling keeps duplicates few while a backlog drains."""
+    if not ids:
+        return
+    counts = dict(session.execute(select(DeliveryRow.id, DeliveryRow.queue_count)
+                                  .where(DeliveryRow.id.in_(ids))).tuples().all())
+    by_count: dict[int, list[int]] = {}
+    for delivery_id, count in counts.items():
+        by_count.setdefault(int(count or 0) + 1, []).append(delivery_id)
+    for count, group in by_count.items():
+        wait = min(REQUEUE_MAX, REQUEUE_AFTER * 2 ** min(count - 1, 10))
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(group))
+                        .values(queued_at=now, queue_count=count, requeue_at=now + wait))
+
+
+def requeue_all_pending(session: Session, *, now: datetime) -> int:
+    """After a broker restart, queued messages may be gone: every queued pending row is due now."""
+    result = session.execute(update(DeliveryRow).where(DeliveryRow.state == "pending",
+                                                        DeliveryRow.queued_at.is_not(None))
+                             .values(requeue_at=now))
+    return int(result.rowcount or 0)
 
 
 def list_deliveries(session: Session, *, state: str | None = None, channel: str | None = None,

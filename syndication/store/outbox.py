@@ -38,10 +38,27 @@ def get_event(session: Session, event_id: str) -> Event | None:
     return _event(row) if row else None
 
 
+REDISPATCH_AFTER = timedelta(seconds=60)
+REDISPATCH_MAX = timedelta(hours=1)
+
+
+def redispatch_delay(dispatch_count: int) -> timedelta:
+    """How long a dispatched event may stay unprocessed before it is sent again: 1, 2, 4...
+    minutes, at most an hour. A backlog delays processing; doubling keeps duplicates few."""
+    return min(REDISPATCH_MAX, REDISPATCH_AFTER * 2 ** min(max(dispatch_count - 1, 0), 10))
+
+
 def mark_dispatched(session: Session, event_ids: list[str], *, now: datetime) -> None:
-    if event_ids:
-        session.execute(update(OutboxRow).where(OutboxRow.id.in_(event_ids))
-                        .values(dispatched_at=now, dispatch_count=OutboxRow.dispatch_count + 1))
+    if not event_ids:
+        return
+    counts = dict(session.execute(select(OutboxRow.id, OutboxRow.dispatch_count)
+                                  .where(OutboxRow.id.in_(event_ids))).tuples().all())
+    by_count: dict[int, list[str]] = {}
+    for event_id, count in counts.items():
+        by_count.setdefault(int(count or 0) + 1, []).append(event_id)
+    for count, ids in by_count.items():
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
+            dispatched_at=now, dispatch_count=count, next_dispatch_at=now + redispatch_delay(count)))
 
 
 def mark_processed(session: Session, event_id: str, *, now: datetime) -> bool:
@@ -52,15 +69,25 @@ def mark_processed(session: Session, event_id: str, *, now: datetime) -> bool:
 
 
 def due_for_dispatch(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) -> list[Event]:
-    """Events never handed over, or handed over ``grace`` ago and still not processed."""
+    """Events never handed over (committed ``grace`` ago), or handed over and still not
+    processed by their ``next_dispatch_at`` (the message may have been lost)."""
     rows = session.scalars(
         select(OutboxRow)
-        .where(OutboxRow.processed_at.is_(None), OutboxRow.created_at <= now - grace)
-        .where((OutboxRow.dispatched_at.is_(None)) | (OutboxRow.dispatched_at <= now - grace))
+        .where(OutboxRow.processed_at.is_(None))
+        .where(((OutboxRow.dispatched_at.is_(None)) & (OutboxRow.created_at <= now - grace))
+               | (OutboxRow.next_dispatch_at <= now))
         .order_by(OutboxRow.created_at)
         .limit(limit)
     )
     return [_event(r) for r in rows]
+
+
+def redispatch_all_unprocessed(session: Session, *, now: datetime) -> int:
+    """After a broker restart, every dispatched-but-unprocessed message may be gone: due now."""
+    result = session.execute(update(OutboxRow).where(OutboxRow.processed_at.is_(None),
+                                                      OutboxRow.dispatched_at.is_not(None))
+                             .values(next_dispatch_at=now))
+    return int(result.rowcount or 0)
 
 
 def oldest_pending(session: Session) -> Event | None:

@@ -93,7 +93,8 @@ class OutboxRow(Base):
     """A change to announce, written in the same transaction as the change itself."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "processed_at", "created_at"),)
+    __table_args__ = (Index("ix_outbox_pending", "processed_at", "created_at"),
+                      Index("ix_outbox_redispatch", "processed_at", "next_dispatch_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -101,6 +102,7 @@ class OutboxRow(Base):
     revision: Mapped[int]
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]
+    next_dispatch_at: Mapped[datetime | None]  # if still unprocessed then, the message may be lost
     processed_at: Mapped[datetime | None]
     dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -127,6 +129,8 @@ class DeliveryRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     queued_at: Mapped[datetime | None]
+    requeue_at: Mapped[datetime | None]  # if still pending then, the message may be lost
+    queue_count: Mapped[int] = mapped_column(Integer, default=0)
     posted_at: Mapped[datetime | None]
     remote_id: Mapped[str | None] = mapped_column(String(64))
     remote_url: Mapped[str | None] = mapped_column(String(2048))

@@ -62,7 +62,7 @@ def test_status_json_reports_every_part_and_exits_0_when_all_is_well(ops_stack: 
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures"}
-    assert set(data["queues"]) == {"feeds", "social", "control"}
+    assert set(data["queues"]) == {"urgent", "feeds", "social", "control"}
     assert len(data["workers"]) >= 2
     assert data["outbox"]["pending"] == 0
     assert [c["name"] for c in data["channels"]] == ["preview"] and data["channels"][0]["state"] == "active"

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+import syndication.store.deliveries as deliveries_module
 from syndication.delivering import PERMANENT_PAUSE
 from syndication.errors import NotFound, ValidationError
 from syndication.operations import discard_delivery, pause, resume, retry_all, retry_delivery
@@ -24,7 +25,7 @@ from syndication.store.schema import OpsActionRow
 from syndication.store.timeline import steps_of
 from tests.conftest import FixedClock
 
-REQUEUE_AFTER = timedelta(seconds=30)
+REQUEUE_AFTER = deliveries_module.REQUEUE_AFTER
 
 
 def make(store: Store, clock: FixedClock, article: str, state: str, channel: str = "x") -> int:
@@ -54,7 +55,7 @@ def actions(store: Store) -> list[tuple[str, str, str]]:
 
 def due(store: Store, clock: FixedClock) -> list[int]:
     with store.read() as session:
-        return due_deliveries(session, now=clock(), requeue_after=REQUEUE_AFTER)
+        return due_deliveries(session, now=clock())
 
 
 def test_a_retried_failure_is_due_for_the_sweeper_and_recorded(store: Store, clock: FixedClock) -> None:

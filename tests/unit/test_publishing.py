@@ -11,7 +11,7 @@ from config import SiteConfig
 from syndication.publishing import Dispatcher, Outcome, announce, parse_batch, publish, unpublish
 from syndication.rendering import render_feed
 from syndication.store import Store
-from syndication.store.outbox import Event, mark_processed
+from syndication.store.outbox import REDISPATCH_AFTER, Event, mark_processed
 from syndication.store.schema import OutboxRow
 from syndication.sweeping import sweep
 from tests.conftest import FixedClock, article_json
@@ -153,13 +153,25 @@ def test_the_sweeper_asks_again_for_an_event_handed_over_but_lost(
     # Given an event the queue accepted, but whose worker died before processing it
     outcome = store_articles(store, site, clock, article_json(1))
     assert announce(store, RecordingDispatcher(), outcome, clock=clock)
-    # When the sweeper runs well after the grace period
-    clock.now += GRACE * 3
     queue = RecordingDispatcher()
+    # When the sweeper runs while a backlog could still explain the delay
+    clock.now += REDISPATCH_AFTER / 2
+    sweep(store, queue, grace=GRACE, clock=clock)
+    # Then it is not sent again yet (a backlog must not turn into a flood of duplicates)
+    assert queue.events == []
+    # When it is still unprocessed after the redispatch delay
+    clock.now += REDISPATCH_AFTER
     sweep(store, queue, grace=GRACE, clock=clock)
     # Then the event is handed over a second time
     assert queue.events == [[outcome.events[0].id]]
     assert dispatch_state(store)[outcome.events[0].id] == (clock.now, 2)
+    # And a third time only after twice as long
+    clock.now += REDISPATCH_AFTER * 1.5
+    sweep(store, queue, grace=GRACE, clock=clock)
+    assert len(queue.events) == 1
+    clock.now += REDISPATCH_AFTER
+    sweep(store, queue, grace=GRACE, clock=clock)
+    assert len(queue.events) == 2
 
 
 def test_the_sweeper_asks_for_renders_of_stale_feeds_only(

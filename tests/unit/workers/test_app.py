@@ -34,16 +34,16 @@ def test_feeds_and_social_have_their_own_queues_and_stable_task_names(celery_con
     assert routes["syndication.render_feed"]["queue"] == "feeds"
     assert routes["syndication.deliver"]["queue"] == "social"
     assert routes["syndication.process_event"]["queue"] == "social"
-    assert {q.name for q in celery_conf.task_queues} == {"feeds", "social", "control"}
+    assert {q.name for q in celery_conf.task_queues} == {"urgent", "feeds", "social", "control"}
     # Each queue has its own exchange and key: a message routed to one queue lands only there.
-    assert len({(q.exchange.name, q.routing_key) for q in celery_conf.task_queues}) == 3
+    assert len({(q.exchange.name, q.routing_key) for q in celery_conf.task_queues}) == 4
     assert set(TASK_NAMES.values()) == {"syndication.render_feed", "syndication.process_event",
                                         "syndication.ping_hubs", "syndication.deliver", "syndication.sweep"}
 
 
 def test_worker_events_are_on_for_flower(celery_conf) -> None:
     assert celery_conf.worker_send_task_events is True
-    assert celery_conf.task_send_sent_event is True
+    # ("task-sent" events are off: they double every publish; workers report received/started/succeeded)
 
 
 def test_the_registered_tasks_carry_the_stable_names() -> None:

@@ -65,3 +65,12 @@ def test_embedded_redis_keeps_an_append_only_file(tmp_path: Path) -> None:
     assert state.redis.config_get("appendfsync")["appendfsync"] == "everysec"
     assert state.redis.config_get("save")["save"] == ""
     server.stop()
+
+
+def test_many_feeds_are_claimed_in_one_go_with_the_same_rules(broker: BrokerState) -> None:
+    # Given one feed with a render already queued
+    broker.claim_render("all", window_ms=100)
+    # When a batch touches it and two others
+    claimed = broker.claim_renders(["all", "tag/a", "tag/b"], window_ms=100)
+    # Then only the other two are to be rendered, at once
+    assert claimed == {"tag/a": 0.0, "tag/b": 0.0}

@@ -52,6 +52,8 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('requeue_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('queue_count', sa.Integer(), nullable=False),
     sa.Column('posted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('remote_id', sa.String(length=64), nullable=True),
     sa.Column('remote_url', sa.String(length=2048), nullable=True),
@@ -111,6 +113,7 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('next_dispatch_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('dispatch_count', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -118,6 +121,7 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_article_id'), ['article_id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['processed_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_redispatch', ['processed_at', 'next_dispatch_at'], unique=False)
 
     op.create_table('timeline',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -140,6 +144,7 @@ def downgrade() -> None:
 
     op.drop_table('timeline')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_redispatch')
         batch_op.drop_index('ix_outbox_pending')
         batch_op.drop_index(batch_op.f('ix_outbox_article_id'))
 
