@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from syndication.publishing import Clock, Dispatcher, utcnow
 from syndication.store import Store
-from syndication.store.deliveries import due_deliveries, mark_queued, requeue_all_pending
+from syndication.store.deliveries import due_deliveries, mark_queued, requeue_all_pending, unmark_queued
 from syndication.store.feed_state import stale_feeds
 from syndication.store.outbox import due_for_dispatch, mark_dispatched, redispatch_all_unprocessed
 
@@ -40,13 +40,24 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
         with store.transaction() as session:
             mark_dispatched(session, [e.id for e in events], now=clock())
     if deliveries:
-        dispatcher.send_deliveries(deliveries)
-        with store.transaction() as session:
-            mark_queued(session, deliveries, now=clock())
+        queue_deliveries(store, dispatcher, deliveries, clock=clock)
     if events or feeds or deliveries:
         log.info("sweeper dispatched", extra={"events": len(events), "feeds": len(feeds),
                                               "deliveries": len(deliveries)})
     return Swept(len(events), len(feeds), len(deliveries))
+
+
+def queue_deliveries(store: Store, dispatcher: Dispatcher, ids: list[int], *, clock: Clock = utcnow) -> None:
+    """Send a message for each delivery, noting it as queued *first*: the task may run, and
+    reschedule itself, before this process could note anything after sending."""
+    with store.transaction() as session:
+        mark_queued(session, ids, now=clock())
+    try:
+        dispatcher.send_deliveries(ids)
+    except Exception:
+        with store.transaction() as session:
+            unmark_queued(session, ids)  # not sent: due for the next sweep
+        raise
 
 
 def forget_dispatches(store: Store, *, clock: Clock = utcnow) -> tuple[int, int]:

@@ -108,7 +108,7 @@ class PreviewChannel:
         with self._lock:
             posts = list(self._file_posts()) if self.path is not None else self._posts
             for post in reversed(posts):
-                if not post.deleted and (post.url == url or url in post.text):
+                if not post.deleted and (post.url == url or url in post.text.split()):
                     return post.result
         return None
 

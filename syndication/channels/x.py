@@ -153,7 +153,8 @@ def _links_to(tweet: Mapping[str, Any], url: str) -> bool:
     Spec: X API v2 Tweet object — links in ``text`` are replaced by t.co URLs; the
     original is in ``entities.urls[].expanded_url`` (and ``unwound_url`` when known).
     """
-    if url in (tweet.get("text") or ""):
+    # Whole links only: ".../a/x1" must not match a post linking ".../a/x10".
+    if any(_same_url(word, url) for word in (tweet.get("text") or "").split() if "://" in word):
         return True
     for entity in (tweet.get("entities") or {}).get("urls") or []:
         for key in ("expanded_url", "unwound_url"):

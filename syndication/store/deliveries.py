@@ -188,6 +188,13 @@ def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
                         .values(queued_at=now, queue_count=count, requeue_at=now + wait))
 
 
+def unmark_queued(session: Session, ids: list[int]) -> None:
+    """The messages were not sent after all."""
+    if ids:
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids), DeliveryRow.state == "pending")
+                        .values(queued_at=None, requeue_at=None))
+
+
 def requeue_all_pending(session: Session, *, now: datetime) -> int:
     """After a broker restart, queued messages may be gone: every queued pending row is due now."""
     result = session.execute(update(DeliveryRow).where(DeliveryRow.state == "pending",

@@ -77,8 +77,13 @@ def test_sixty_articles_posted_exactly_once_through_a_crash_and_a_flaky_rate_lim
                 texts = [t.original_text.split() for t in x.live_tweets]
                 return {str(a["url"]): sum(str(a["url"]) in words for words in texts) for a in articles}
 
-            wait_for(lambda: min(counts().values()) >= 1, 90 - (time.monotonic() - started), interval=0.5,
-                     what="every article posted")
+            try:
+                wait_for(lambda: min(counts().values()) >= 1, 90 - (time.monotonic() - started), interval=0.5,
+                         what="every article posted")
+            except AssertionError:
+                missing = [u for u, n in counts().items() if n == 0]
+                raise AssertionError(f"not posted within 90 s: {missing}; "
+                                     f"X holds {[t.original_text for t in x.tweets][:5]}...") from None
             time.sleep(3)
             assert set(counts().values()) == {1}, {k: v for k, v in counts().items() if v != 1}
         finally:

@@ -117,3 +117,9 @@ def test_posts_from_many_threads_are_all_kept(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(channel.posts) == len(lines) == 400
     assert len({line["id"] for line in lines}) == 400
+
+
+def test_find_post_matches_whole_links_only() -> None:
+    channel = PreviewChannel()
+    channel.post(f"Another story {ARTICLE}0", url=f"{ARTICLE}0")
+    assert channel.find_post(ARTICLE) is None

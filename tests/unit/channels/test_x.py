@@ -319,3 +319,10 @@ def test_another_process_can_queue_faults_and_read_the_state(channel: XChannel, 
     state = requests.get(f"{x.url}/_standin/state", timeout=2).json()
     assert [t["urls"] for t in state["tweets"]] == [[ARTICLE]]
     assert [r["status"] for r in state["requests"]] == [503, 201]
+
+
+def test_find_post_never_adopts_a_post_whose_link_merely_starts_with_the_url(channel: XChannel) -> None:
+    # Given the account posted a story at ARTICLE + "0" (".../x1" vs ".../x10")
+    channel.post(f"Another story {ARTICLE}0", url=f"{ARTICLE}0")
+    # Then it is not taken for a post of ARTICLE: adopting it would leave ARTICLE never posted
+    assert channel.find_post(ARTICLE) is None
