@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import burst, feed_render, latency
+from bench import burst, feed_render, latency, posting
 from bench.product import Product, ProductError
 from bench.results import met, merge, print_table
 from bench.workload import Workload
@@ -34,7 +34,7 @@ KEYS = [
     "burst_articles", "burst_accepted", "burst_accept_rate_per_s", "burst_consistent_s", "burst_floor_s",
     "burst_ratio", "renders_total", "feeds_total", "renders_per_feed_max", "renders_per_feed_mean",
     "render_100_items_ms_ours_rss_atom_json", "render_100_items_ms_ours_rss_atom",
-    "render_100_items_ms_plain_feedgen_rss_atom",
+    "render_100_items_ms_plain_feedgen_rss_atom", "posts_per_s",
 ]
 console = Console(width=None if sys.stdout.isatty() else 110)
 
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_feed_render:
         _step("feed_render: 100 items, ours against plain feedgen")
         out.update(feed_render.run())
+    if not args.skip_feed_render:
+        _step("posting: posts through the ledger to the X stand-in")
+        out.update(posting.run())
     try:
         measure_pipeline(args, out, notes)
     except (ProductError, TimeoutError) as exc:
