@@ -18,7 +18,7 @@ from syndication.feeds.catalog import ALL, feeds_for
 from syndication.store import Store
 from syndication.store.articles import upsert_articles, withdraw_article
 from syndication.store.feed_state import mark_dirty
-from syndication.store.outbox import Event, add_event, mark_dispatched
+from syndication.store.outbox import Event, add_event, add_events, mark_dispatched
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
@@ -97,14 +97,15 @@ def publish(store: Store, site: SiteConfig, articles: Sequence[Article], *, orig
         results = upsert_articles(session, items, origin=origin, now=now)
         dirty = {key for r in results for key in r.feed_keys}
         mark_dirty(session, ((k, labels.get(k, "")) for k in dirty), now=now)
+        announced = [r for r in results if r.changed and origin != "import"]
+        events = add_events(session, [("article.published" if r.created else "article.updated", r.article_id,
+                                       r.revision) for r in announced], now=now)
+        event_of = {id(r): e for r, e in zip(announced, events)}
+        outcome.events.extend(events)
         steps = []
         for r in results:
             status = "created" if r.created else "updated" if r.changed else "unchanged"
-            event = None
-            if r.changed and origin != "import":
-                kind = "article.published" if r.created else "article.updated"
-                event = add_event(session, kind, r.article_id, r.revision, now=now)
-                outcome.events.append(event)
+            event = event_of.get(id(r))
             steps.append((r.article_id, "imported" if origin == "import" else "stored",
                           {"revision": r.revision, "status": status,
                            **({"event_id": event.id} if event else {})}))

@@ -14,6 +14,7 @@ from workers.broker import QUEUES
 TASK_NAMES = {
     "render_feed": "syndication.render_feed",
     "process_event": "syndication.process_event",
+    "process_events": "syndication.process_events",
     "ping_hubs": "syndication.ping_hubs",
     "deliver": "syndication.deliver",
     "sweep": "syndication.sweep",
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Celery:
             TASK_NAMES["render_feed"]: {"queue": "feeds"},
             TASK_NAMES["sweep"]: {"queue": "control"},
             TASK_NAMES["process_event"]: {"queue": "social"},
+            TASK_NAMES["process_events"]: {"queue": "social"},
             TASK_NAMES["deliver"]: {"queue": "social"},
             TASK_NAMES["ping_hubs"]: {"queue": "social"},
         },

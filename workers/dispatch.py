@@ -13,6 +13,7 @@ from workers.app import TASK_NAMES
 from workers.broker import BrokerState
 
 log = logging.getLogger(__name__)
+EVENTS_PER_MESSAGE = 100
 
 
 class BrokerUnavailable(ConnectionError):
@@ -59,9 +60,12 @@ class CeleryDispatcher:
                                    queue="urgent" if key == "all" else "feeds", countdown=claimed[key] or None)
 
     def send_events(self, events: Sequence[Event]) -> None:
+        ids = [event.id for event in events]
         with self._breaker(), self.app.producer_or_acquire() as producer:
-            for event in events:
-                self.app.send_task(TASK_NAMES["process_event"], args=[event.id], queue="social", producer=producer)
+            # One message per hundred events: a batch publish is a few messages, not thousands.
+            for start in range(0, len(ids), EVENTS_PER_MESSAGE):
+                self.app.send_task(TASK_NAMES["process_events"], args=[ids[start:start + EVENTS_PER_MESSAGE]],
+                                   queue="social", producer=producer)
 
     def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
         with self._breaker(), self.app.producer_or_acquire() as producer:

@@ -17,8 +17,7 @@ from syndication.publishing import utcnow
 from syndication.rendering import render_feed as render_feed_files
 from syndication.delivering import release_dead_claims, run_delivery
 from syndication.social import plan_event
-from syndication.store.deliveries import mark_queued
-from syndication.sweeping import forget_dispatches
+from syndication.sweeping import forget_dispatches, queue_deliveries
 from syndication.sweeping import sweep as sweep_outbox
 from syndication.websub import ping_hubs as ping
 from workers import resources, telemetry  # noqa: F401 - telemetry connects the signal hooks
@@ -72,9 +71,17 @@ def process_event(event_id: str) -> None:
     res = resources.get()
     ids = plan_event(res.store, res.site, res.channels.active, event_id, clock=utcnow)
     if ids:
-        _dispatcher().send_deliveries(ids)
-        with res.store.transaction() as session:
-            mark_queued(session, ids, now=utcnow())
+        queue_deliveries(res.store, _dispatcher(), ids, clock=utcnow)
+
+
+@shared_task(name=TASK_NAMES["process_events"])
+def process_events(event_ids: list[str]) -> None:
+    """``process_event`` for a batch of events (what a batch publish sends); each is idempotent."""
+    res = resources.get()
+    ids = [d for event_id in event_ids for d in plan_event(res.store, res.site, res.channels.active, event_id,
+                                                           clock=utcnow)]
+    if ids:
+        queue_deliveries(res.store, _dispatcher(), ids, clock=utcnow)
 
 
 @shared_task(name=TASK_NAMES["deliver"])

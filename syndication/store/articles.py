@@ -63,35 +63,45 @@ def upsert_articles(
     existing = {r.id: r for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
     members = _memberships(session, ids)
     had_members = {article_id for article_id, keys in members.items() if keys}
+    fresh: dict[str, dict[str, object]] = {}  # new articles, inserted in one statement
     new_keys: dict[str, list[str]] = {}
+    published_at: dict[str, datetime] = {}
     results: list[Upserted] = []
     for article, keys in items:
         digest = content_hash(article)
         row = existing.get(article.id)
+        new = fresh.get(article.id)
         old_keys = members.get(article.id, set())
-        if row is not None and row.content_hash == digest and row.status == "published":
-            results.append(Upserted(article.id, row.revision, False, False, frozenset()))
+        current = (new["content_hash"], new["status"]) if new else (row.content_hash, row.status) if row else None
+        if current == (digest, "published"):
+            revision = int(new["revision"]) if new else row.revision  # type: ignore[union-attr,call-overload]
+            results.append(Upserted(article.id, revision, False, False, frozenset()))
             continue
-        data = article.model_dump(mode="json")
-        created = row is None
-        if row is None:
-            row = ArticleRow(id=article.id, url=article.url, data=data, content_hash=digest,
-                             published_at=article.published_at, revision=1, status="published",
-                             origin=origin, received_at=now, modified_at=now)
-            session.add(row)
-            existing[article.id] = row
-        else:
-            row.url, row.data, row.content_hash = article.url, data, digest
-            row.published_at, row.status, row.modified_at = article.published_at, "published", now
+        values = {"url": article.url, "data": article.model_dump(mode="json"), "content_hash": digest,
+                  "published_at": article.published_at, "status": "published", "modified_at": now}
+        created = row is None and new is None
+        if new is not None:  # the same new id twice in one batch: the second is an update
+            new.update(values, revision=int(new["revision"]) + 1)  # type: ignore[call-overload]
+            revision = int(new["revision"])  # type: ignore[call-overload]
+        elif row is not None:
+            for name, value in values.items():
+                setattr(row, name, value)
             row.revision += 1
+            revision = row.revision
+        else:
+            fresh[article.id] = {"id": article.id, "revision": 1, "origin": origin, "received_at": now, **values}
+            revision = 1
         new_keys[article.id] = list(dict.fromkeys(keys))
+        published_at[article.id] = article.published_at
         members[article.id] = set(keys)
-        results.append(Upserted(article.id, row.revision, created, True, frozenset(old_keys | set(keys))))
+        results.append(Upserted(article.id, revision, created, True, frozenset(old_keys | set(keys))))
     session.flush()
+    if fresh:
+        session.execute(insert(ArticleRow), list(fresh.values()))
     replaced = sorted(had_members & set(new_keys))
     if replaced:
         session.execute(delete(FeedItemRow).where(FeedItemRow.article_id.in_(replaced)))
-    memberships = [{"feed_key": key, "article_id": article_id, "published_at": existing[article_id].published_at}
+    memberships = [{"feed_key": key, "article_id": article_id, "published_at": published_at[article_id]}
                    for article_id, keys in new_keys.items() for key in keys]
     if memberships:
         session.execute(insert(FeedItemRow), memberships)

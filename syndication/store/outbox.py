@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from syndication.store.schema import OutboxRow
@@ -31,6 +31,16 @@ def add_event(session: Session, kind: str, article_id: str, revision: int, *, no
                     created_at=now, dispatch_count=0)
     session.add(row)
     return _event(row)
+
+
+def add_events(session: Session, changes: list[tuple[str, str, int]], *, now: datetime) -> list[Event]:
+    """Many events, (kind, article id, revision) each, in one statement."""
+    events = [Event(str(uuid.uuid4()), kind, article_id, revision, now) for kind, article_id, revision in changes]
+    if events:
+        session.execute(insert(OutboxRow), [
+            {"id": e.id, "kind": e.kind, "article_id": e.article_id, "revision": e.revision, "created_at": now,
+             "dispatch_count": 0} for e in events])
+    return events
 
 
 def get_event(session: Session, event_id: str) -> Event | None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from syndication.store.schema import OpsActionRow, TimelineRow
@@ -23,7 +23,9 @@ def add_step(session: Session, article_id: str, kind: str, *, now: datetime, **d
 
 
 def add_steps(session: Session, rows: list[tuple[str, str, dict[str, Any]]], *, now: datetime) -> None:
-    session.add_all(TimelineRow(article_id=a, at=now, kind=k, detail=d) for a, k, d in rows)
+    """Many steps in one statement."""
+    if rows:
+        session.execute(insert(TimelineRow), [{"article_id": a, "at": now, "kind": k, "detail": d} for a, k, d in rows])
 
 
 def steps_of(session: Session, article_id: str, limit: int = 500) -> list[Step]:

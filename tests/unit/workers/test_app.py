@@ -37,7 +37,8 @@ def test_feeds_and_social_have_their_own_queues_and_stable_task_names(celery_con
     assert {q.name for q in celery_conf.task_queues} == {"urgent", "feeds", "social", "control"}
     # Each queue has its own exchange and key: a message routed to one queue lands only there.
     assert len({(q.exchange.name, q.routing_key) for q in celery_conf.task_queues}) == 4
-    assert set(TASK_NAMES.values()) == {"syndication.render_feed", "syndication.process_event",
+    assert routes["syndication.process_events"]["queue"] == "social"
+    assert set(TASK_NAMES.values()) == {"syndication.render_feed", "syndication.process_event", "syndication.process_events",
                                         "syndication.ping_hubs", "syndication.deliver", "syndication.sweep"}
 
 
