@@ -4,26 +4,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
-from config import Settings, SiteConfig
+from config import Settings
 from syndication.channels.registry import Channels, build_channels
-from syndication.site import load_site
-from syndication.store import Store
+from syndication.runtime import Runtime
 from workers.broker import BrokerState, client_for
 
 
 @dataclass
-class Resources:
-    settings: Settings
+class Resources(Runtime):
+    """The runtime of a worker process, plus its Redis state and social channels."""
 
-    @cached_property
-    def site(self) -> SiteConfig:
-        return load_site(self.settings.config)
-
-    @cached_property
-    def store(self) -> Store:
-        return Store.from_url(self.settings.resolved_database_url, migrate_schema=False)
+    migrate: bool = False
 
     @cached_property
     def broker(self) -> BrokerState:
@@ -32,10 +24,6 @@ class Resources:
     @cached_property
     def channels(self) -> Channels:
         return build_channels(self.site, self.settings.x, self.settings.resolved_data_dir)
-
-    @property
-    def feeds_dir(self) -> Path:
-        return self.settings.resolved_feeds_dir
 
 
 _resources: Resources | None = None
