@@ -177,8 +177,8 @@ def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
     hour), it is sent again: doubling keeps duplicates few while a backlog drains."""
     if not ids:
         return
-    counts = dict(session.execute(select(DeliveryRow.id, DeliveryRow.queue_count)
-                                  .where(DeliveryRow.id.in_(ids))).tuples().all())
+    counts = {delivery_id: count for delivery_id, count in session.execute(
+        select(DeliveryRow.id, DeliveryRow.queue_count).where(DeliveryRow.id.in_(ids)))}
     by_count: dict[int, list[int]] = {}
     for delivery_id, count in counts.items():
         by_count.setdefault(int(count or 0) + 1, []).append(delivery_id)

@@ -61,8 +61,8 @@ def redispatch_delay(dispatch_count: int) -> timedelta:
 def mark_dispatched(session: Session, event_ids: list[str], *, now: datetime) -> None:
     if not event_ids:
         return
-    counts = dict(session.execute(select(OutboxRow.id, OutboxRow.dispatch_count)
-                                  .where(OutboxRow.id.in_(event_ids))).tuples().all())
+    counts = {event_id: count for event_id, count in session.execute(
+        select(OutboxRow.id, OutboxRow.dispatch_count).where(OutboxRow.id.in_(event_ids)))}
     by_count: dict[int, list[str]] = {}
     for event_id, count in counts.items():
         by_count.setdefault(int(count or 0) + 1, []).append(event_id)
