@@ -10,6 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,22 +50,74 @@ def worker_commands(data_dir: Path, *, feed_workers: int, social_workers: int, l
 
 @dataclass
 class Supervisor:
+    """Starts the children, restarts one that dies on its own, and stops them all.
+
+    A restart is what an init system would do; it matters here because a Celery worker can
+    die on a broker connection loss ("Unrecoverable error: AttributeError ... 'hostname'",
+    seen with Celery 5.7 on Redis restarts), and the product must heal without an operator.
+    """
+
     env: dict[str, str]
     log_dir: Path
     children: list[Child] = field(default_factory=list)
+    max_restarts_per_minute: int = 5
+    _restarts: dict[str, list[float]] = field(default_factory=dict)
+    _watching: threading.Event = field(default_factory=threading.Event)
 
     def start(self, child: Child) -> Child:
+        self._spawn(child)
+        self.children.append(child)
+        return child
+
+    def _spawn(self, child: Child) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
         child.process = subprocess.Popen(child.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=die_with_parent)
         out.close()
-        self.children.append(child)
         log.info("started", extra={"proc": child.name, "pid": child.process.pid})
-        return child
+
+    def restart_dead(self) -> list[str]:
+        """Start again every child that exited. Raises ``CrashLoop`` for one that keeps dying."""
+        restarted = []
+        now = time.monotonic()
+        for child in self.children:
+            if child.process is None or child.process.poll() is None:
+                continue
+            recent = [t for t in self._restarts.get(child.name, []) if t > now - 60]
+            if len(recent) >= self.max_restarts_per_minute:
+                raise CrashLoop(f"{child.name} exited {len(recent) + 1} times within a minute; "
+                                f"see {self.log_dir / (child.name + '.log')}")
+            log.error("process exited; restarting it", extra={"proc": child.name,
+                                                              "exit_code": child.process.returncode})
+            self._spawn(child)
+            self._restarts[child.name] = [*recent, now]
+            restarted.append(child.name)
+        return restarted
+
+    def watch(self, on_give_up: Callable[[str], None], interval: float = 1.0) -> threading.Thread:
+        """Restart dead children every ``interval`` seconds until ``stop_watching``; on a crash
+        loop, call ``on_give_up`` with the reason and stop watching."""
+        self._watching.clear()
+
+        def loop() -> None:
+            while not self._watching.wait(interval):
+                try:
+                    self.restart_dead()
+                except CrashLoop as exc:
+                    on_give_up(str(exc))
+                    return
+
+        thread = threading.Thread(target=loop, name="supervisor", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_watching(self) -> None:
+        self._watching.set()
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every child (Celery finishes its current task), then SIGKILL stragglers."""
+        self.stop_watching()
         for child in reversed(self.children):
             if child.process and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -78,3 +133,7 @@ class Supervisor:
 
     def dead(self) -> list[str]:
         return [c.name for c in self.children if c.process and c.process.poll() is not None]
+
+
+class CrashLoop(Exception):
+    """Raised by ``Supervisor.restart_dead`` when a child keeps dying."""

@@ -125,7 +125,6 @@ def run_command(
            "SYNDICATION_DATABASE_URL": settings.resolved_database_url,
            "SYNDICATION_FEEDS_DIR": str(settings.resolved_feeds_dir)}
     supervisor = Supervisor(env=env, log_dir=settings.resolved_data_dir / "logs")
-    stopping = threading.Event()
     try:
         for child in worker_commands(settings.resolved_data_dir, feed_workers=workers, social_workers=social_workers):
             supervisor.start(child)
@@ -145,11 +144,15 @@ def run_command(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         http.start()
-        threading.Thread(target=_watch, args=(supervisor, server, stopping), daemon=True).start()
+
+        def _give_up(reason: str) -> None:
+            log.error("stopping: a process keeps dying", extra={"reason": reason})
+            server.should_exit = True
+
+        supervisor.watch(_give_up)
         while http.is_alive():
             http.join(0.5)
     finally:
-        stopping.set()
         supervisor.stop()
         if redis:
             redis.stop()
@@ -170,16 +173,6 @@ def _wait_for_workers(settings: Settings, supervisor: Supervisor, timeout: float
         except OSError:
             time.sleep(0.2)
     raise ConfigError(f"workers did not answer within {timeout:.0f}s; see {supervisor.log_dir}")
-
-
-def _watch(supervisor: Supervisor, server: uvicorn.Server, stopping: threading.Event) -> None:
-    """If a worker dies on its own, stop the whole product rather than run half of it."""
-    while not stopping.wait(1.0):
-        dead = supervisor.dead()
-        if dead:
-            log.error("process exited; stopping", extra={"processes": dead})
-            server.should_exit = True
-            return
 
 
 def serve_command(

@@ -115,6 +115,7 @@ class Stack:
         for child in worker_commands(self.root / "var", feed_workers=self.feed_workers, social_workers=4,
                                      loglevel="WARNING"):
             self.supervisor.start(child)
+        self.supervisor.watch(lambda reason: None)  # as `syndication run` does: a worker that dies is restarted
         self.wait_workers_ready()
 
     def wait_workers_ready(self, timeout: float = 60) -> None:
@@ -153,6 +154,7 @@ class Stack:
     def kill_workers(self) -> None:
         """SIGKILL every worker and beat process, children included (no warm shutdown)."""
         assert self.supervisor
+        self.supervisor.stop_watching()  # this crash is the test's, not to be healed
         for child in self.supervisor.children:
             if child.process and child.process.poll() is None:
                 _kill_tree(child.process.pid)

@@ -1,0 +1,43 @@
+"""The supervisor restarts a child that dies on its own, and gives up on a crash loop."""
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from workers.supervisor import Child, CrashLoop, Supervisor
+
+
+def test_a_child_that_dies_is_started_again(tmp_path: Path) -> None:
+    # Given a supervised child that exits at once
+    supervisor = Supervisor(env={}, log_dir=tmp_path)
+    child = supervisor.start(Child("short", [sys.executable, "-c", "print('ran')"]))
+    child.process.wait()  # type: ignore[union-attr]
+    # When the supervisor looks, it starts it again
+    assert supervisor.restart_dead() == ["short"]
+    child.process.wait()  # type: ignore[union-attr]
+    assert (tmp_path / "short.log").read_text().count("ran") == 2
+    supervisor.stop()
+
+
+def test_a_crash_loop_is_reported_not_restarted_forever(tmp_path: Path) -> None:
+    supervisor = Supervisor(env={}, log_dir=tmp_path, max_restarts_per_minute=2)
+    child = supervisor.start(Child("broken", [sys.executable, "-c", "raise SystemExit(3)"]))
+    for _ in range(2):
+        child.process.wait()  # type: ignore[union-attr]
+        supervisor.restart_dead()
+    child.process.wait()  # type: ignore[union-attr]
+    with pytest.raises(CrashLoop, match="broken exited 3 times"):
+        supervisor.restart_dead()
+    supervisor.stop()
+
+
+def test_watching_gives_up_through_the_callback(tmp_path: Path) -> None:
+    supervisor = Supervisor(env={}, log_dir=tmp_path, max_restarts_per_minute=1)
+    supervisor.start(Child("broken", [sys.executable, "-c", "raise SystemExit(1)"]))
+    gave_up = threading.Event()
+    supervisor.watch(lambda reason: gave_up.set(), interval=0.05)
+    assert gave_up.wait(10)
+    supervisor.stop()
