@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from config import SiteConfig
 from syndication.store import Store
-from syndication.store.deliveries import Delivery, all_pauses, count_by_state, list_deliveries, posted_since
+from syndication.store.deliveries import Delivery, all_pauses, count_by_state, list_deliveries, posts_in_window
 from syndication.store.feed_state import all_states
 from syndication.store.outbox import oldest_pending
 from syndication.store.schema import OutboxRow
@@ -151,10 +151,10 @@ def _channels(store: Store, site: SiteConfig, names: Collection[str] | None, now
             config = site.channel(name)
             pause = pauses.get(name)
             active_pause = pause if pause and pause.active(now) else None
-            sent = posted_since(session, name, now - timedelta(seconds=config.window_s))
+            sent = posts_in_window(session, name, window=timedelta(seconds=config.window_s), now=now)
             result.append(ChannelStatus(name, active_pause.paused_until if active_pause else None,
                                         active_pause.reason if active_pause else None,
-                                        config.posts_per_window, config.window_s, len(sent)))
+                                        config.posts_per_window, config.window_s, sent))
     return result
 
 

@@ -45,13 +45,7 @@ class BrokerState:
     def claim_render(self, key: str, window_ms: int) -> float | None:
         """Leading-plus-trailing throttle. Returns the delay in seconds before the render should
         run (0 = now), or None if a render is already queued and will pick this change up."""
-        if not self.redis.set(self._pending(key), b"1", nx=True, ex=self.pending_ttl_s):
-            return None
-        last = self.redis.get(self._last(key))
-        if last is None:
-            return 0.0
-        wait_ms = float(last) + window_ms - time.time() * 1000
-        return max(0.0, wait_ms / 1000)
+        return self.claim_renders([key], window_ms).get(key)
 
     def claim_renders(self, keys: list[str], window_ms: int) -> dict[str, float]:
         """``claim_render`` for many feeds in two round trips; only the feeds to render are returned."""
