@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from syndication.store.outbox import REDISPATCH_AFTER, redispatch_delay
 from syndication.store.schema import ChannelStateRow, DeliveryRow, ListMemberRow
 
 FINAL = ("posted", "failed", "cancelled", "skipped", "discarded", "deleted")
@@ -155,8 +156,7 @@ def deliveries_of(session: Session, article_id: str) -> list[Delivery]:
         select(DeliveryRow).where(DeliveryRow.article_id == article_id).order_by(DeliveryRow.id))]
 
 
-REQUEUE_AFTER = timedelta(seconds=60)
-REQUEUE_MAX = timedelta(hours=1)
+REQUEUE_AFTER = REDISPATCH_AFTER  # the same doubling policy as outbox events (``redispatch_delay``)
 
 
 def due_deliveries(session: Session, *, now: datetime, limit: int = 500) -> list[int]:
@@ -183,9 +183,8 @@ def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
     for delivery_id, count in counts.items():
         by_count.setdefault(int(count or 0) + 1, []).append(delivery_id)
     for count, group in by_count.items():
-        wait = min(REQUEUE_MAX, REQUEUE_AFTER * 2 ** min(count - 1, 10))
         session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(group))
-                        .values(queued_at=now, queue_count=count, requeue_at=now + wait))
+                        .values(queued_at=now, queue_count=count, requeue_at=now + redispatch_delay(count)))
 
 
 def unmark_queued(session: Session, ids: list[int]) -> None:
@@ -247,13 +246,6 @@ def budget_frees_at(session: Session, channel: str, *, budget: int, window: time
     oldest = session.scalar(select(DeliveryRow.posted_at).where(*counted).order_by(DeliveryRow.posted_at)
                             .offset(made - budget).limit(1))
     return (oldest or now) + window
-
-
-def posted_since(session: Session, channel: str, since: datetime) -> list[datetime]:
-    """When this channel's posts since ``since`` went out, oldest first."""
-    return list(session.scalars(select(DeliveryRow.posted_at).where(
-        DeliveryRow.channel == channel, DeliveryRow.posted_at >= since,
-        DeliveryRow.action.in_(("post", "correct"))).order_by(DeliveryRow.posted_at)))
 
 
 def posts_in_window(session: Session, channel: str, *, window: timedelta, now: datetime) -> int:
