@@ -20,6 +20,7 @@ from syndication.store import Store
 from syndication.store.articles import get_article
 from syndication.store.deliveries import (
     FINAL,
+    PERMANENT_PAUSE,
     Delivery,
     add_list_member,
     claim,
@@ -40,7 +41,6 @@ from syndication.store.timeline import add_step
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=45)  # above one attempt: at most three API calls, each with a 10 s timeout
-PERMANENT_PAUSE = timedelta(days=3650)  # until an operator resumes the channel
 MAX_BACKOFF_S = 300.0
 
 

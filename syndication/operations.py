@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from syndication.delivering import PERMANENT_PAUSE
 from syndication.errors import FieldError, NotFound, ValidationError
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.deliveries import (
+    PERMANENT_PAUSE,
     Delivery,
     discard,
     get_delivery,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from syndication.store.outbox import REDISPATCH_AFTER, redispatch_delay
 from syndication.store.schema import ChannelStateRow, DeliveryRow, ListMemberRow
 
+PERMANENT_PAUSE = timedelta(days=3650)  # a pause no clock ends: until an operator resumes the channel
 FINAL = ("posted", "failed", "cancelled", "skipped", "discarded", "deleted")
 
 

@@ -78,8 +78,8 @@ def build_router(ctx: WebContext) -> APIRouter:
             # All or nothing: a batch with one bad article changes nothing.
             errors = [{"index": exc.index, **e} for exc in refused for e in exc.as_json()]
             return _error(422, f"{len(refused)} of {len(items)} article(s) refused; nothing was stored", errors)
-        outcome = publish(ctx.store, ctx.site, articles)
-        return _accepted(outcome, announce(ctx.store, ctx.dispatcher, outcome))
+        outcome = publish(ctx.store, ctx.site, articles, clock=ctx.clock)
+        return _accepted(outcome, announce(ctx.store, ctx.dispatcher, outcome, clock=ctx.clock))
 
     @router.post("/articles", status_code=202, openapi_extra=_BODY,
                  responses={401: {"description": "no valid bearer token"}, 413: {"description": "body too large"},
@@ -103,10 +103,10 @@ def build_router(ctx: WebContext) -> APIRouter:
         """Withdraw an article: it leaves its feeds and its social posts are deleted."""
         require_bearer(request, ctx.api_tokens)
         try:
-            outcome = unpublish(ctx.store, article_id)
+            outcome = unpublish(ctx.store, article_id, clock=ctx.clock)
         except NotFound as exc:
             return _error(404, str(exc))
-        return _accepted(outcome, announce(ctx.store, ctx.dispatcher, outcome))
+        return _accepted(outcome, announce(ctx.store, ctx.dispatcher, outcome, clock=ctx.clock))
 
     @router.get("/articles/{article_id:path}")
     def get_article_status(request: Request, article_id: str) -> JSONResponse:

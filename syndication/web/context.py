@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config import SiteConfig
-from syndication.publishing import Dispatcher
+from syndication.publishing import Clock, Dispatcher, utcnow
 from syndication.store import Store
 
 
@@ -28,3 +28,4 @@ class WebContext:
     queue_depths: Callable[[], Mapping[str, int] | None] | None = None
     channel_names: list[str] | None = None  # the channels that post; None: those the site enables
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR of the worker processes
+    clock: Clock = utcnow  # every reader of "now" in the web process (tests pass a fixed one)

@@ -31,7 +31,6 @@ from jinja2 import Environment, PackageLoader
 from syndication.errors import NotFound, ValidationError
 from syndication.metrics import render_metrics
 from syndication.operations import Done, discard_delivery, pause, resume, retry_all, retry_delivery
-from syndication.publishing import utcnow
 from syndication.status import Status, collect_status
 from syndication.store.articles import feed_keys_of, find_by_url, get_article
 from syndication.store.deliveries import deliveries_of, list_deliveries
@@ -177,7 +176,7 @@ def templates() -> Environment:
 
 def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    sessions = sessions or Sessions()
+    sessions = sessions or Sessions(clock=lambda: ctx.clock().timestamp())
     env = templates()
     cache: dict[str, Any] = {"at": 0.0, "value": (None, None)}
     cache_lock = threading.Lock()
@@ -192,7 +191,7 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
 
     def status() -> Status:
         queues, workers = snapshot()
-        return collect_status(ctx.store, ctx.site, queues=queues, workers=workers, now=utcnow(),
+        return collect_status(ctx.store, ctx.site, queues=queues, workers=workers, now=ctx.clock(),
                               channels=ctx.channel_names)
 
     def page(request: Request, name: str, principal: Principal | None, status_code: int = 200,
@@ -203,7 +202,7 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
             principal.session.flash.clear()
         html = env.get_template(name).render(
             request=request, principal=principal, csrf=principal.session.csrf if principal and principal.session else "",
-            nonce=nonce, flash=flash, now=utcnow(), site=ctx.site.site, path=request.url.path, **values)
+            nonce=nonce, flash=flash, now=ctx.clock(), site=ctx.site.site, path=request.url.path, **values)
         return HTMLResponse(html, status_code=status_code, headers={
             "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
                                        "connect-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -243,7 +242,8 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
     @router.get("/metrics")
     def metrics() -> Response:
         body, content_type = render_metrics(ctx.store, ctx.site, queue_depths=ctx.queue_depths,
-                                            metrics_dir=ctx.metrics_dir, channels=ctx.channel_names)
+                                            metrics_dir=ctx.metrics_dir, channels=ctx.channel_names,
+                                            clock=ctx.clock)
         return Response(body, media_type=content_type)
 
     @router.get("/ops/login")
@@ -317,25 +317,26 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
 
     @router.post("/ops/deliveries/{delivery_id}/retry")
     def retry_one(request: Request, delivery_id: int, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
-        return act(request, csrf, next, lambda actor: retry_delivery(ctx.store, delivery_id, actor))
+        return act(request, csrf, next, lambda actor: retry_delivery(ctx.store, delivery_id, actor, clock=ctx.clock))
 
     @router.post("/ops/deliveries/{delivery_id}/discard")
     def discard_one(request: Request, delivery_id: int, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
-        return act(request, csrf, next, lambda actor: discard_delivery(ctx.store, delivery_id, actor))
+        return act(request, csrf, next, lambda actor: discard_delivery(ctx.store, delivery_id, actor, clock=ctx.clock))
 
     @router.post("/ops/failures/retry-all")
     def retry_every(request: Request, csrf: str = Form(""), channel: str = Form(""),
                     next: str = Form("/ops")) -> Response:  # noqa: A002
-        return act(request, csrf, next, lambda actor: retry_all(ctx.store, actor, channel or None))
+        return act(request, csrf, next, lambda actor: retry_all(ctx.store, actor, channel or None, clock=ctx.clock))
 
     @router.post("/ops/channels/{channel}/pause")
     def pause_channel(request: Request, channel: str, csrf: str = Form(""), reason: str = Form(""),
                       next: str = Form("/ops")) -> Response:  # noqa: A002
         return act(request, csrf, next, lambda actor: pause(ctx.store, channel, actor, reason[:500],
-                                                            known=ctx.channel_names))
+                                                            known=ctx.channel_names, clock=ctx.clock))
 
     @router.post("/ops/channels/{channel}/resume")
     def resume_channel(request: Request, channel: str, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
-        return act(request, csrf, next, lambda actor: resume(ctx.store, channel, actor, known=ctx.channel_names))
+        return act(request, csrf, next, lambda actor: resume(ctx.store, channel, actor, known=ctx.channel_names,
+                                                             clock=ctx.clock))
 
     return router

@@ -103,8 +103,8 @@ def busy_store(store: Store, site: SiteConfig, clock: FixedClock, tmp_path: Path
         pause_channel(session, "preview", until=clock() + timedelta(hours=1), reason="maintenance", now=clock())
 
 
-def scrape(store: Store, site: SiteConfig) -> str:
-    ctx = WebContext(site=site, store=store, dispatcher=NoDispatch(), feeds_dir=Path("unused"),
+def scrape(store: Store, site: SiteConfig, clock: FixedClock) -> str:
+    ctx = WebContext(site=site, store=store, dispatcher=NoDispatch(), feeds_dir=Path("unused"), clock=clock,
                      ops_tokens=["ops-token-for-tests"], queue_depths=lambda: {"feeds": 2, "social": 0, "control": 1})
     with TestClient(create_app(ctx)) as http:
         response = http.get("/metrics")  # no token: Prometheus scrapes without one
@@ -116,7 +116,7 @@ def test_metrics_are_aggregates_without_ids(store: Store, site: SiteConfig, cloc
     # Given a store with a rendered feed, a failed delivery and a paused channel
     busy_store(store, site, clock, tmp_path)
     # When Prometheus scrapes /metrics
-    text = scrape(store, site)
+    text = scrape(store, site, clock)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples}
     # Then the numbers are there
@@ -219,7 +219,7 @@ def test_every_alert_rule_watches_a_series_that_metrics_exposes(store: Store, si
     # Given the alert rules, and a scrape of a busy test app
     rules = [rule for group in load_yaml(ALERTS.read_text())["groups"] for rule in group["rules"]]
     busy_store(store, site, clock, tmp_path)
-    exposed = {s.name for family in text_string_to_metric_families(scrape(store, site)) for s in family.samples}
+    exposed = {s.name for family in text_string_to_metric_families(scrape(store, site, clock)) for s in family.samples}
     # Then there are rules for a stale feed, outbox lag, a paused channel and growing failures
     watched = {name for rule in rules for name in metric_names(rule["expr"])}
     assert {"syndication_feed_stale_seconds", "syndication_outbox_lag_seconds", "syndication_channel_paused",

@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import select
 
 import syndication.store.deliveries as deliveries_module
-from syndication.delivering import PERMANENT_PAUSE
 from syndication.errors import NotFound, ValidationError
 from syndication.operations import discard_delivery, pause, resume, retry_all, retry_delivery
 from syndication.store import Store
 from syndication.store.deliveries import (
+    PERMANENT_PAUSE,
     claim,
     due_deliveries,
     ensure_delivery,

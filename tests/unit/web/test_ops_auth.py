@@ -43,7 +43,7 @@ class Dispatcher:
 
 
 def context(store: Store, site: SiteConfig, **overrides: Any) -> WebContext:
-    values: dict[str, Any] = {"site": site, "store": store, "dispatcher": Dispatcher(), "feeds_dir": Path("unused"),
+    values: dict[str, Any] = {"clock": FixedClock(), "site": site, "store": store, "dispatcher": Dispatcher(), "feeds_dir": Path("unused"),
                               "ops_tokens": [OPS_TOKEN], "channel_names": ["preview"],
                               "broker_snapshot": lambda: ({"feeds": 0, "social": 0, "control": 0}, ["w@h"])}
     values.update(overrides)
@@ -51,8 +51,8 @@ def context(store: Store, site: SiteConfig, **overrides: Any) -> WebContext:
 
 
 @pytest.fixture
-def http(store: Store, site: SiteConfig) -> Iterator[TestClient]:
-    with TestClient(create_app(context(store, site)), base_url="http://ops.test") as client:
+def http(store: Store, site: SiteConfig, clock: FixedClock) -> Iterator[TestClient]:
+    with TestClient(create_app(context(store, site, clock=clock)), base_url="http://ops.test") as client:
         yield client
 
 
