@@ -53,7 +53,7 @@ def free_port() -> int:
 def _command() -> list[str]:
     # The console script beside this interpreter: the same entry point a user runs.
     script = Path(sys.executable).with_name("syndication")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from syndication.cli import main; main()"]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from apps.cli import main; main()"]
 
 
 @dataclass

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from syndication.store.articles import count_articles as count
-from syndication.web.auth import sign
+from apps.web.auth import sign
 from tests.conftest import article_json
 from tests.support.stack import Stack
 

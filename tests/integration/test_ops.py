@@ -47,7 +47,7 @@ def settled(stack: Stack) -> bool:
 
 
 def syndication(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from syndication.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from apps.cli import main; main()", *args],
                           env=env or stack.env(), capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from syndication.web.auth import SIGNATURE_HEADER, sign
+from apps.web.auth import SIGNATURE_HEADER, sign
 from tests.conftest import article_json
 from tests.support.stack import TOKEN, Stack, wait_for
 from tests.support.x_standin import XStandIn
@@ -87,7 +87,7 @@ def test_no_secret_reaches_a_log_the_status_or_the_ops_page(stack: Stack, x: XSt
     wait_for(lambda: len(x.live_tweets) == 2, 60, what="two posts on X")
     assert all(r.oauth_signed for r in x.requests if r.path == "/2/tweets")
     # When an operator looks: `syndication status`, its JSON, the ops page and an article's timeline
-    cli = [subprocess.run([sys.executable, "-c", "from syndication.cli import main; main()", "status", *flag],
+    cli = [subprocess.run([sys.executable, "-c", "from apps.cli import main; main()", "status", *flag],
                           env=stack.env(), capture_output=True, text=True, timeout=60) for flag in ([], ["--json"])]
     with stack.client() as http:
         bearer = {"Authorization": f"Bearer {OPS_TOKEN}"}

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 from twitter_text import parse_tweet
 
-from syndication.cli.app import app
+from apps.cli.app import app
 from syndication.store.deliveries import all_pauses, list_deliveries
 from tests.conftest import article_json
 from tests.support.stack import Stack, wait_for

@@ -29,7 +29,7 @@ class Product:
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "run.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syndication.cli", "run", "--port", str(self.port), "--workers", "2"],
+            [sys.executable, "-m", "apps.cli", "run", "--port", str(self.port), "--workers", "2"],
             env={**os.environ, "SYNDICATION_DATA_DIR": str(self.root / "var"), **self.env},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
         log.close()

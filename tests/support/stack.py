@@ -22,9 +22,9 @@ import uvicorn
 from pydantic import SecretStr
 
 from config import Settings
-from syndication.cli.run import web_context
-from syndication.cli.runtime import Runtime
-from syndication.web.app import create_app
+from apps.cli.run import web_context
+from apps.cli.runtime import Runtime
+from apps.web.app import create_app
 from workers.app import create_app as create_celery
 from workers.embedded_redis import EmbeddedRedis
 from workers.supervisor import Supervisor, worker_commands

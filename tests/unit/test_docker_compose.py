@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from config import Settings
-from syndication.cli.app import app as cli_app
+from apps.cli.app import app as cli_app
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 SERVICES = ("redis", "postgres", "api", "feeds", "social", "beat", "flower")

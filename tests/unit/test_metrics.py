@@ -21,8 +21,8 @@ from syndication.publishing import parse_batch, publish
 from syndication.rendering import render_feed
 from syndication.store import Store
 from syndication.store.deliveries import claim, ensure_delivery, mark_failed, pause_channel
-from syndication.web.app import create_app
-from syndication.web.context import WebContext
+from apps.web.app import create_app
+from apps.web.context import WebContext
 from tests.conftest import FixedClock, article_json
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,12 +4,12 @@ from __future__ import annotations
 import typer.main
 
 import syndication
-from syndication.cli.app import app as cli_app
+from apps.cli.app import app as cli_app
 from fastapi.routing import APIRoute
 
-from syndication.web import api, feeds, home, ops
-from syndication.web.app import create_app
-from syndication.web.context import WebContext
+from apps.web import api, feeds, home, ops
+from apps.web.app import create_app
+from apps.web.context import WebContext
 
 
 def test_package_exports() -> None:

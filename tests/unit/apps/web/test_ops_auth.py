@@ -18,9 +18,9 @@ from config import SiteConfig
 from syndication.store import Store
 from syndication.store.deliveries import claim, ensure_delivery, get_delivery, mark_failed
 from syndication.store.schema import OpsActionRow
-from syndication.web.app import create_app
-from syndication.web.context import WebContext
-from syndication.web.ops import COOKIE, Sessions, actor_for, same_origin
+from apps.web.app import create_app
+from apps.web.context import WebContext
+from apps.web.ops import COOKIE, Sessions, actor_for, same_origin
 from tests.conftest import FixedClock
 
 OPS_TOKEN = "ops-token-0123456789abcdef"

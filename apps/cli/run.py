@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from config import Settings
 from config.settings import PACKAGE_DIR
-from syndication.cli.output import console
-from syndication.cli.runtime import Runtime
+from apps.cli.output import console
+from apps.cli.runtime import Runtime
 from syndication.errors import ConfigError
 from syndication.importing import Record, read_sources
 from syndication.logs import configure_logging
@@ -27,8 +27,8 @@ from syndication.publishing import publish, utcnow
 from syndication.rendering import render_all
 from syndication.status import configured_channels
 from syndication.store.articles import count_articles
-from syndication.web.app import create_app
-from syndication.web.context import WebContext
+from apps.web.app import create_app
+from apps.web.context import WebContext
 from workers.app import create_app as create_celery
 from workers.broker import BrokerState, client_for
 from workers.dispatch import CeleryDispatcher

@@ -35,8 +35,8 @@ from syndication.status import Status, collect_status
 from syndication.store.articles import feed_keys_of, find_by_url, get_article
 from syndication.store.deliveries import deliveries_of, list_deliveries
 from syndication.store.timeline import steps_of
-from syndication.web.auth import token_matches
-from syndication.web.context import WebContext
+from apps.web.auth import token_matches
+from apps.web.context import WebContext
 
 COOKIE = "syndication_ops"
 SESSION_TTL_S = 12 * 3600
@@ -168,7 +168,7 @@ def _web_link(url: str | None) -> str | None:
 
 
 def templates() -> Environment:
-    env = Environment(autoescape=True, loader=PackageLoader("syndication.web"))
+    env = Environment(autoescape=True, loader=PackageLoader("apps.web"))
     env.filters.update(ts=_ts, clock=_clock, web_link=_web_link)
     env.globals.update(ago=_ago)
     return env

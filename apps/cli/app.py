@@ -4,11 +4,11 @@ from __future__ import annotations
 import typer
 
 from config import Settings
-from syndication.cli.articles import articles_app, import_command, render_command
-from syndication.cli.ops import channels_app, failures_app, status_command
-from syndication.cli.output import fail
-from syndication.cli.run import run_command, serve_command
-from syndication.cli.runtime import Runtime
+from apps.cli.articles import articles_app, import_command, render_command
+from apps.cli.ops import channels_app, failures_app, status_command
+from apps.cli.output import fail
+from apps.cli.run import run_command, serve_command
+from apps.cli.runtime import Runtime
 from syndication.errors import ConfigError, StoreError
 from syndication.logs import configure_logging
 from syndication.store import migrate

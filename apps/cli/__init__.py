@@ -1,4 +1,4 @@
 """The ``syndication`` command."""
-from syndication.cli.app import app, main
+from apps.cli.app import app, main
 
 __all__ = ["app", "main"]

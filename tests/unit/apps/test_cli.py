@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from syndication.cli.app import app
+from apps.cli.app import app
 from syndication.store import Store
 from syndication.store.schema import OutboxRow
 from tests.conftest import article_json

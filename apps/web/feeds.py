@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 
 from syndication.feeds.catalog import FORMAT_BY_EXTENSION
-from syndication.web.context import WebContext
+from apps.web.context import WebContext
 
 _PATH = re.compile(r"^(all|(?:section|author|tag)/[a-z0-9][a-z0-9-]{0,120})\.(rss|atom|json)$")
 

@@ -8,8 +8,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from syndication.articles import Article
-from syndication.cli.output import console, errors, fail, print_json
-from syndication.cli.runtime import Runtime
+from apps.cli.output import console, errors, fail, print_json
+from apps.cli.runtime import Runtime
 from syndication.errors import NotFound, SyndicationError, ValidationError
 from syndication.importing import Record, read_sources
 from syndication.articles import parse_article

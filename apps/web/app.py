@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syndication.web import api, feeds, home, ops
-from syndication.web.context import WebContext
-from syndication.web.limits import BodyLimit
+from apps.web import api, feeds, home, ops
+from apps.web.context import WebContext
+from apps.web.limits import BodyLimit
 
 
 def create_app(ctx: WebContext) -> Any:

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from syndication.feeds.catalog import FORMATS, parse_key
 from syndication.store.feed_state import all_states
-from syndication.web.context import WebContext
+from apps.web.context import WebContext
 
 
 def build_router(ctx: WebContext) -> APIRouter:

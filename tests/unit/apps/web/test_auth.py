@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from fastapi import HTTPException
 
-from syndication.web.auth import sign, token_matches, verify_signature
+from apps.web.auth import sign, token_matches, verify_signature
 
 SECRET = "whsec-0123456789"
 BODY = b'{"id": "a1"}'

@@ -13,8 +13,8 @@ from syndication.publishing import Outcome, announce, parse_batch, publish, unpu
 from syndication.store.articles import feed_keys_of, get_article
 from syndication.store.feed_state import get_state
 from syndication.store.timeline import steps_of
-from syndication.web.auth import SIGNATURE_HEADER, require_bearer, verify_signature
-from syndication.web.context import WebContext
+from apps.web.auth import SIGNATURE_HEADER, require_bearer, verify_signature
+from apps.web.context import WebContext
 
 ARTICLE_SCHEMA: dict[str, Any] = {
     "type": "object",

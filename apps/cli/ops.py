@@ -13,8 +13,8 @@ import typer
 from rich.table import Table
 
 from config import Settings
-from syndication.cli.output import console, errors, fail, print_json
-from syndication.cli.runtime import Runtime
+from apps.cli.output import console, errors, fail, print_json
+from apps.cli.runtime import Runtime
 from syndication.errors import NotFound, ValidationError
 from syndication.operations import Done, discard_delivery, pause, resume, retry_all, retry_delivery
 from syndication.publishing import utcnow

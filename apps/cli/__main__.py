@@ -1,0 +1,4 @@
+"""``python -m apps.cli``: the same as the ``syndication`` command."""
+from apps.cli import main
+
+main()
