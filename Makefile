@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install lint clean
+.PHONY: run test test-fast lint-imports bench install lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/syndication run --example
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+
+# Unit tests only: no redis-server, no worker processes (about half a minute).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
+# The layers (pyproject's [tool.importlinter]): entry points -> workers -> the domain -> config.
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
