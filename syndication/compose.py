@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+import regex
 from jinja2.sandbox import SandboxedEnvironment
 from twitter_text import parse_tweet
 
@@ -33,7 +34,6 @@ from syndication.errors import ConfigError
 from syndication.text import html_to_text, slugify
 
 ELLIPSIS = "…"  # weighs 2 on X (outside its weight-1 ranges), still less than "..."
-_ZWJ = "\u200d"
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 # Spec: X counting characters — U+FFFE, U+FEFF and U+FFFF make a post invalid.
 _INVALID = re.compile("[\ufffe\ufeff\uffff]")
@@ -308,7 +308,7 @@ def _shorten(value: str, floor: str, fits: Callable[[str], bool]) -> str:
     grapheme boundary would (a long unbroken word, or text without spaces).
     """
     span = min(len(value), _SEARCH_LIMIT)
-    graphemes = [i for i in range(1, span) if _grapheme_boundary(value, i)]
+    graphemes = _grapheme_cuts(value, span)
     words = [i for i in graphemes if _word_boundary(value, i)]
 
     def best(cuts: list[int]) -> str | None:
@@ -336,38 +336,14 @@ def _word_boundary(text: str, i: int) -> bool:
             or unicodedata.east_asian_width(before) in "WF" or unicodedata.east_asian_width(after) in "WF")
 
 
-def _is_regional_indicator(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
-
-
-def _grapheme_boundary(text: str, i: int) -> bool:
-    """Whether cutting ``text`` at ``i`` keeps every grapheme whole (conservatively).
-
-    A simplified UAX #29: no cut before a mark, a ZWJ, a variation selector, an emoji
-    modifier or a tag character; none after a ZWJ; none inside a regional-indicator
-    pair (a flag), a CR LF, a surrogate pair or a Hangul jamo syllable.
-    """
-    if i <= 0 or i >= len(text):
-        return True
-    before, after = text[i - 1], text[i]
-    cp = ord(after)
-    if before == _ZWJ or after == _ZWJ:
-        return False
-    if before == "\r" and after == "\n":
-        return False
-    if unicodedata.category(after)[0] == "M" or unicodedata.combining(after):
-        return False
-    if (0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF      # variation selectors
-            or 0x1F3FB <= cp <= 0x1F3FF                          # emoji skin tones
-            or 0xE0020 <= cp <= 0xE007F                          # tag characters (subdivision flags)
-            or 0x1160 <= cp <= 0x11FF or 0xD7B0 <= cp <= 0xD7FF):  # Hangul jamo vowels and trailing consonants
-        return False
-    if 0xDC00 <= cp <= 0xDFFF and 0xD800 <= ord(before) <= 0xDBFF:
-        return False
-    if _is_regional_indicator(after) and _is_regional_indicator(before):
-        run, j = 0, i - 1
-        while j >= 0 and _is_regional_indicator(text[j]):
-            run, j = run + 1, j - 1
-        if run % 2 == 1:
-            return False
-    return True
+def _grapheme_cuts(text: str, span: int) -> list[int]:
+    """Every index in ``1..span-1`` where a cut keeps each extended grapheme cluster whole."""
+    # Spec: UAX #29 extended grapheme clusters, as the ``regex`` package's \X implements them for
+    # the Unicode version it ships (flags, ZWJ emoji sequences, Hangul syllables, marks, CR LF).
+    cuts, end = [], 0
+    for cluster in regex.finditer(r"\X", text):
+        end = cluster.end()
+        if end >= span:
+            break
+        cuts.append(end)
+    return cuts
