@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from syndication.articles import Article
 from syndication.errors import NotFound
 from syndication.publishing import Outcome, announce, parse_batch, publish, unpublish
 from syndication.store.articles import feed_keys_of, get_article
@@ -16,30 +17,25 @@ from syndication.store.timeline import steps_of
 from apps.web.auth import SIGNATURE_HEADER, require_bearer, verify_signature
 from apps.web.context import WebContext
 
-ARTICLE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "url", "title", "published_at"],
-    "properties": {
-        "id": {"type": "string", "maxLength": 200},
-        "url": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "summary": {"type": "string"},
-        "content_html": {"type": "string"},
-        "published_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "section": {"type": "string"},
-        "authors": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string"}, "email": {"type": "string"}, "url": {"type": "string"},
-            "x": {"type": "string"}}}},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "language": {"type": "string"},
-        "image": {"type": "object", "required": ["url"], "properties": {
-            "url": {"type": "string"}, "type": {"type": "string"}, "length": {"type": "integer"},
-            "alt": {"type": "string"}}},
-        "source": {"type": "string"},
-        "social": {"type": "object", "properties": {"text": {"type": "string"}, "skip": {"type": "boolean"}}},
-    },
-}
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace every ``{"$ref": "#/$defs/X"}`` with X itself (the body schema sits in one route)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def article_schema() -> dict[str, Any]:
+    """The JSON schema of one article, from the model that validates it, so the two never drift."""
+    schema = Article.model_json_schema()
+    return _inline(schema, schema.get("$defs", {}))
+
+
+ARTICLE_SCHEMA: dict[str, Any] = article_schema()
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [ARTICLE_SCHEMA, {"type": "array", "items": ARTICLE_SCHEMA}]}}}}}
 
