@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import re
 import threading
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
@@ -15,10 +14,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 
-from syndication.feeds.catalog import FORMAT_BY_EXTENSION
+from syndication.errors import ValidationError
+from syndication.feeds.catalog import parse_relpath
 from apps.web.context import WebContext
-
-_PATH = re.compile(r"^(all|(?:section|author|tag)/[a-z0-9][a-z0-9-]{0,120})\.(rss|atom|json)$")
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,13 @@ def build_router(ctx: WebContext, cache: FileCache | None = None) -> APIRouter:
 
     @router.api_route("/feeds/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def serve_feed(request: Request, path: str) -> Response:
-        match = _PATH.match(path)
-        cached = files.get(ctx.feeds_dir / path) if match else None
+        try:
+            spec, fmt = parse_relpath(path)
+        except ValidationError:
+            return Response("no such feed\n", status_code=404, media_type="text/plain")
+        cached = files.get(spec.path(ctx.feeds_dir, fmt))
         if cached is None:
             return Response("no such feed\n", status_code=404, media_type="text/plain")
-        fmt = FORMAT_BY_EXTENSION[match.group(2)]  # type: ignore[union-attr]
         wants_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
         # Spec: RFC 9110 §8.8.3 — a strong ETag names one representation, so the gzip variant gets its own.
         etag = f'"{cached.etag.strip(chr(34))}-gzip"' if wants_gzip else cached.etag
@@ -109,7 +109,7 @@ def build_router(ctx: WebContext, cache: FileCache | None = None) -> APIRouter:
         body = cached.gzipped if wants_gzip else cached.body
         if wants_gzip:
             headers["Content-Encoding"] = "gzip"
-        media = fmt.media_type + ("; charset=utf-8" if fmt.name != "json" else "")
+        media = fmt.content_type
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(body))
             return Response(status_code=200, headers=headers, media_type=media)

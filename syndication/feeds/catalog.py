@@ -26,6 +26,12 @@ class Format:
     name: str
     extension: str
     media_type: str
+    charset: bool = True  # XML formats say charset=utf-8; JSON media types take no charset (RFC 8259 §11)
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header a served file of this format carries."""
+        return self.media_type + ("; charset=utf-8" if self.charset else "")
 
 
 # Spec: RFC 4287 §7 (application/atom+xml); JSON Feed 1.1 "MIME type"; RSS has no IANA
@@ -33,7 +39,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     "rss": Format("rss", "rss", "application/rss+xml"),
     "atom": Format("atom", "atom", "application/atom+xml"),
-    "json": Format("json", "json", "application/feed+json"),
+    "json": Format("json", "json", "application/feed+json", charset=False),
 }
 FORMAT_BY_EXTENSION = {f.extension: f for f in FORMATS.values()}
 
@@ -74,6 +80,20 @@ def parse_key(key: str) -> FeedSpec:
     if kind not in KINDS[1:] or not _SLUG.match(slug):
         raise ValidationError([FieldError("feed", f"{key!r} is not a feed key such as all, section/sport")])
     return FeedSpec(kind, slug)
+
+
+def parse_relpath(relpath: str) -> tuple[FeedSpec, Format]:
+    """Turn ``section/sport.rss`` into its feed and format, for any format in ``FORMATS``.
+
+    Raises ``ValidationError`` for anything that is not a feed file's path, so a served path
+    never comes from client text as given.
+    """
+    stem, dot, extension = relpath.rpartition(".")
+    fmt = FORMAT_BY_EXTENSION.get(extension) if dot else None
+    if fmt is None:
+        raise ValidationError([FieldError("path", f"{relpath!r} does not end in a feed extension "
+                                                  f"({', '.join(sorted(FORMAT_BY_EXTENSION))})")])
+    return parse_key(stem), fmt
 
 
 def _wanted(selection: str | list[str], value: str) -> bool:
