@@ -23,7 +23,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from config import SiteConfig
 from syndication.feeds.catalog import parse_key
@@ -31,7 +30,7 @@ from syndication.publishing import Clock, utcnow
 from syndication.status import collect_status
 from syndication.store import Store
 from syndication.store.deliveries import count_by_state
-from syndication.store.schema import TimelineRow
+from syndication.store.timeline import last_step_id, steps_after, steps_of_articles
 
 log = logging.getLogger(__name__)
 QueueDepths = Callable[[], Mapping[str, int] | None]  # None: the broker did not answer
@@ -53,7 +52,7 @@ def observe_task(task: str, seconds: float, state: str) -> None:
 def timeline_mark(store: Store) -> int:
     """The newest timeline row id; take it before a render and pass it to ``observe_render``."""
     with store.read() as session:
-        return int(session.scalar(select(func.max(TimelineRow.id))) or 0)
+        return last_step_id(session)
 
 
 def observe_render(store: Store, feed_key: str, *, after: int) -> int:
@@ -64,19 +63,13 @@ def observe_render(store: Store, feed_key: str, *, after: int) -> int:
     ``stored`` step and are not counted. Returns how many observations were made.
     """
     with store.read() as session:
-        rendered = [(a, at, d) for a, at, d in session.execute(
-            select(TimelineRow.article_id, TimelineRow.at, TimelineRow.detail)
-            .where(TimelineRow.id > after, TimelineRow.kind == "rendered"))
-            if (d or {}).get("feed") == feed_key]
+        rendered = [(a, at, d) for a, at, d in steps_after(session, after, "rendered") if d.get("feed") == feed_key]
         if not rendered:
             return 0
         stored: dict[tuple[str, object], datetime] = {}
-        for article_id, at, detail in session.execute(
-                select(TimelineRow.article_id, TimelineRow.at, TimelineRow.detail)
-                .where(TimelineRow.article_id.in_({a for a, _, _ in rendered}), TimelineRow.kind == "stored")
-                .order_by(TimelineRow.id)):
-            if (detail or {}).get("status") in ("created", "updated"):
-                stored.setdefault((article_id, (detail or {}).get("revision")), at)
+        for article_id, at, detail in steps_of_articles(session, {a for a, _, _ in rendered}, "stored"):
+            if detail.get("status") in ("created", "updated"):
+                stored.setdefault((article_id, detail.get("revision")), at)
     kind = parse_key(feed_key).kind
     observed = 0
     for article_id, at, detail in rendered:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from syndication.errors import FieldError, NotFound, ValidationError
 from syndication.publishing import Clock, utcnow
@@ -30,8 +29,10 @@ from syndication.store.deliveries import (
     requeue,
     resume_channel,
 )
-from syndication.store.schema import DeliveryRow
 from syndication.store.timeline import add_step, record_action
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("failed", "discarded")
@@ -155,11 +156,7 @@ def resume(store: Store, channel: str, actor: str, *, known: Collection[str] | N
     with store.transaction() as session:
         _check_channel(session, channel, known)
         previous = get_pause(session, channel)
-        resume_channel(session, channel, now=now)
-        # A pause defers its deliveries to the end of the pause (years, for a permanent one).
-        waiting = session.execute(update(DeliveryRow).where(
-            DeliveryRow.channel == channel, DeliveryRow.state == "pending", DeliveryRow.next_attempt_at > now)
-            .values(next_attempt_at=None, queued_at=None, updated_at=now)).rowcount or 0
+        waiting = resume_channel(session, channel, now=now)
         record_action(session, actor, "resume", f"channel:{channel}", now=now,
                       previous_reason=previous.reason if previous else None, released=int(waiting))
     log.info("channel resumed by an operator", extra={"channel": channel, "actor": actor, "released": waiting})

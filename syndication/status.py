@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from config import SiteConfig
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, all_pauses, count_by_state, list_deliveries, posts_in_window
 from syndication.store.feed_state import all_states
-from syndication.store.outbox import oldest_pending
-from syndication.store.schema import OutboxRow
+from syndication.store.outbox import count_pending, oldest_pending
 
 OUTBOX_LAG_LIMIT = timedelta(seconds=60)
 STALE_FEED_LIMIT = timedelta(minutes=5)
@@ -168,8 +165,7 @@ def _feeds(store: Store) -> list[FeedStatus]:
 def _outbox(store: Store) -> OutboxStatus:
     with store.read() as session:
         oldest = oldest_pending(session)
-        pending = session.scalar(select(func.count()).select_from(OutboxRow)
-                                 .where(OutboxRow.processed_at.is_(None))) or 0
+        pending = count_pending(session)
     return OutboxStatus(int(pending), oldest.created_at if oldest else None, oldest.article_id if oldest else None)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apps.web import api, feeds, home, ops
@@ -44,8 +43,7 @@ def create_app(ctx: WebContext) -> Any:
     def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
-            with ctx.store.read() as session:
-                session.execute(text("SELECT 1"))
+            ctx.store.ping()
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
             checks["database"] = f"error: {type(exc).__name__}"

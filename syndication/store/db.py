@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,11 @@ class Store:
     def read(self) -> Iterator[Session]:
         with self._sessions() as session:
             yield session
+
+    def ping(self) -> None:
+        """Raise (SQLAlchemy's error) unless the database answers a trivial query."""
+        with self._sessions() as session:
+            session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

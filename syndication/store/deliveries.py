@@ -288,10 +288,16 @@ def pause_channel(session: Session, channel: str, *, until: datetime, reason: st
         row.reason, row.updated_at = reason, now
 
 
-def resume_channel(session: Session, channel: str, *, now: datetime) -> None:
+def resume_channel(session: Session, channel: str, *, now: datetime) -> int:
+    """End a channel's pause. Deliveries the pause had put off (to its end: years, for a
+    permanent one) become due now. Returns how many."""
     row = session.get(ChannelStateRow, channel)
     if row is not None:
         row.paused_until, row.reason, row.updated_at = None, None, now
+    waiting = session.execute(update(DeliveryRow).where(
+        DeliveryRow.channel == channel, DeliveryRow.state == "pending", DeliveryRow.next_attempt_at > now)
+        .values(next_attempt_at=None, queued_at=None, updated_at=now))
+    return int(waiting.rowcount or 0)
 
 
 # -- staff list membership -----------------------------------------------------------------

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from syndication.store.schema import OutboxRow
@@ -104,3 +104,9 @@ def oldest_pending(session: Session) -> Event | None:
     row = session.scalars(select(OutboxRow).where(OutboxRow.processed_at.is_(None))
                           .order_by(OutboxRow.created_at).limit(1)).first()
     return _event(row) if row else None
+
+
+def count_pending(session: Session) -> int:
+    """Outbox events not yet processed."""
+    return int(session.scalar(select(func.count()).select_from(OutboxRow)
+                              .where(OutboxRow.processed_at.is_(None))) or 0)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from syndication.store.schema import OpsActionRow, TimelineRow
@@ -37,3 +37,22 @@ def steps_of(session: Session, article_id: str, limit: int = 500) -> list[Step]:
 def record_action(session: Session, actor: str, action: str, target: str, *, now: datetime,
                   **detail: Any) -> None:
     session.add(OpsActionRow(at=now, actor=actor, action=action, target=target, detail=detail))
+
+
+def last_step_id(session: Session) -> int:
+    """The newest timeline row id (0 when there is none): a mark to read later steps from."""
+    return int(session.scalar(select(func.max(TimelineRow.id))) or 0)
+
+
+def steps_after(session: Session, mark: int, kind: str) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """(article id, time, detail) of the steps of ``kind`` written after ``mark``."""
+    return [(a, at, dict(d or {})) for a, at, d in session.execute(
+        select(TimelineRow.article_id, TimelineRow.at, TimelineRow.detail)
+        .where(TimelineRow.id > mark, TimelineRow.kind == kind))]
+
+
+def steps_of_articles(session: Session, article_ids: set[str], kind: str) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """(article id, time, detail) of these articles' steps of ``kind``, oldest first."""
+    return [(a, at, dict(d or {})) for a, at, d in session.execute(
+        select(TimelineRow.article_id, TimelineRow.at, TimelineRow.detail)
+        .where(TimelineRow.article_id.in_(article_ids), TimelineRow.kind == kind).order_by(TimelineRow.id))]
