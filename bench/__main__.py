@@ -1,12 +1,16 @@
-"""``python -m bench`` (``make bench``): every benchmark, on the embedded default.
+"""``python -m bench`` (``make bench``): every benchmark, on both set-ups (``bench.setups``).
 
-Starts the real product (``syndication run --workers 2``) in a temporary folder and measures
-publish-to-visible latency at a steady rate, then a 10,000-article burst: accept rate, time
-until every feed is up to date, and renders per feed. Also renders every feed once in this
-process (the floor the burst is compared with) and runs ``bench.feed_render``. Results are
-merged into ``bench/results.json`` and printed as a table.
+On the embedded default and on the production set-up (PostgreSQL plus a redis-server of its
+own), it starts the real product (``syndication run --workers 2``) in a temporary folder and
+measures publish-to-visible latency at a steady rate, then a 10,000-article burst: accept
+rate, time until every feed is up to date, and renders per feed. Also renders every feed once
+in this process (the floor the burst is compared with), posts through the ledger to the X
+stand-in, and reads a feed worker's memory with 1,000 and 100,000 articles stored. Runs
+``bench.feed_render`` once. Results are merged into ``bench/results.json`` (the production
+set-up's under ``"postgres"``) and printed as a table.
 
-    python -m bench                # three to six minutes on two cores
+    python -m bench                # ten to fifteen minutes on two cores
+    python -m bench --setups embedded --skip-memory   # the old three-to-six-minute run
     python -m bench --keep         # keep the folder: product.log and every worker's log
     python -m bench --profile      # also cProfile the floor renders (bench/.work/floor.prof)
 """
@@ -22,9 +26,10 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import burst, feed_render, latency, posting
+from bench import burst, feed_render, latency, memory, posting
 from bench.product import Product, ProductError
 from bench.results import met, merge, print_table
+from bench.setups import Setup, postgres_reachable, production, reset_database
 from bench.workload import Workload
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -35,7 +40,11 @@ KEYS = [
     "burst_ratio", "renders_total", "feeds_total", "renders_per_feed_max", "renders_per_feed_mean",
     "render_100_items_ms_ours_rss_atom_json", "render_100_items_ms_ours_rss_atom",
     "render_100_items_ms_plain_feedgen_rss_atom", "posts_per_s",
+    "render_50_items_one_changed_ms", "render_ratio_to_feedgen",
+    "worker_rss_mb_1k", "worker_rss_mb_100k", "worker_rss_ratio_100k_to_1k",
 ]
+SETUP_KEYS = [k for k in KEYS if not k.startswith("render_")]
+EMBEDDED = Setup("embedded")
 console = Console(width=None if sys.stdout.isatty() else 110)
 
 
@@ -53,10 +62,14 @@ def _step(text: str) -> float:
     return time.perf_counter()
 
 
-def measure_pipeline(args: argparse.Namespace, out: dict[str, Any], notes: dict[str, Any]) -> None:
+def measure_pipeline(args: argparse.Namespace, out: dict[str, Any], notes: dict[str, Any],
+                     setup: Setup = EMBEDDED) -> None:
     """Latency and burst against ``syndication run``; the floor after it stopped."""
     workload = Workload()
-    product = Product(workers=args.workers, keep=args.keep)
+    if setup.database_url:
+        reset_database(setup.database_url)
+    product = Product(workers=args.workers, keep=args.keep, database_url=setup.database_url,
+                      broker_url=setup.broker_url)
     started = _step(f"starting syndication run --workers {args.workers} in {product.root}")
     try:
         with product:
@@ -74,7 +87,7 @@ def measure_pipeline(args: argparse.Namespace, out: dict[str, Any], notes: dict[
             _step(f"floor: rendering all {out.get('feeds_total')} feeds once, in process")
             WORK.mkdir(exist_ok=True)
             _take(out, notes, "floor", burst.render_floor(
-                product.db_path, product.site_toml, product.root,
+                product.db_url, product.site_toml, product.root,
                 profile_to=WORK / "floor.prof" if args.profile else None))
     finally:
         if args.keep:
@@ -103,6 +116,18 @@ def measure_burst(args: argparse.Namespace, product: Product, workload: Workload
     _take(out, notes, "renders", renders)
 
 
+def measure_setup(args: argparse.Namespace, setup: Setup, out: dict[str, Any], notes: dict[str, Any]) -> None:
+    """Posting, the pipeline and worker memory on one set-up."""
+    if not args.skip_feed_render:
+        _step(f"posting: posts through the ledger to the X stand-in ({setup.name})")
+        out.update(posting.run(database_url=setup.database_url))
+    measure_pipeline(args, out, notes, setup)
+    if not args.skip_memory:
+        _step(f"memory: a feed worker with 1,000 and with 100,000 articles stored ({setup.name})")
+        small, large = (int(n) for n in args.memory_articles.split(","))
+        _take(out, notes, "memory", memory.run(setup, (small, large)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="feed worker processes (default 2)")
@@ -117,25 +142,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=4, help="concurrent burst senders (default 4)")
     parser.add_argument("--consistency-timeout", type=float, default=180, help="seconds (default 180)")
     parser.add_argument("--skip-feed-render", action="store_true", help="skip bench.feed_render (a diagnostic)")
+    parser.add_argument("--setups", default="embedded,postgres",
+                        help="comma-separated: embedded, postgres (default both)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the worker memory benchmark")
+    parser.add_argument("--memory-articles", default="1000,100000",
+                        help="stored articles for the two memory readings (default 1000,100000)")
     parser.add_argument("--profile", action="store_true", help="cProfile the floor renders")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and its logs")
     parser.add_argument("--no-write", action="store_true", help="print only; leave results.json alone")
     args = parser.parse_args(argv)
     # A diagnostic run measures something else: it must not overwrite the numbers of record.
-    no_write = args.no_write or args.bare or args.skip_burst or args.skip_feed_render or args.poll_ms != 2
+    no_write = args.no_write or args.memory_articles != "1000,100000" or args.bare or args.skip_burst or args.skip_feed_render or args.poll_ms != 2
 
     out: dict[str, Any] = {}
     # Other work on the machine skews every number here: record how busy it was.
     notes: dict[str, Any] = {"load_average_1m_before": round(os.getloadavg()[0], 2)}
     began = time.perf_counter()
     if not args.skip_feed_render:
-        _step("feed_render: 100 items, ours against plain feedgen")
+        _step("feed_render: ours against plain feedgen; one changed item in a 50-item feed")
         out.update(feed_render.run())
-    if not args.skip_feed_render:
-        _step("posting: posts through the ledger to the X stand-in")
-        out.update(posting.run())
+    setups = [name.strip() for name in args.setups.split(",") if name.strip()]
     try:
-        measure_pipeline(args, out, notes)
+        if "embedded" in setups:
+            console.rule("embedded default: SQLite, embedded redis-server")
+            measure_setup(args, EMBEDDED, out, notes)
+        if "postgres" in setups:
+            console.rule("production set-up: PostgreSQL, a redis-server of its own")
+            why_not = postgres_reachable()
+            if why_not:
+                console.print(f"[yellow]skipped:[/yellow] {why_not}")
+                out["postgres"] = {"skipped": why_not}
+            else:
+                pg: dict[str, Any] = {}
+                pg_notes: dict[str, Any] = {}
+                with production() as setup:
+                    measure_setup(args, setup, pg, pg_notes)
+                pg["notes"] = pg_notes
+                out["postgres"] = pg
     except (ProductError, TimeoutError) as exc:
         console.print(f"[red]benchmark failed:[/red] {exc}")
         return 1
@@ -144,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     out["notes"] = notes
     results = merge(out) if not no_write else {**out, "met": met(out)}
     print_table(results, KEYS, console)
+    if isinstance(results.get("postgres"), dict) and "skipped" not in results["postgres"]:
+        print_table({**results["postgres"], "met": {k.removeprefix("postgres."): v for k, v in
+                                                    results.get("met", {}).items() if k.startswith("postgres.")}},
+                    SETUP_KEYS, console, title="production set-up (PostgreSQL, separate redis-server)")
     for name, found in notes.items():
         console.print(f"[dim]{name}:[/dim] {json.dumps(found)}", highlight=False, soft_wrap=True)
     if profile_top:

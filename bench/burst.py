@@ -99,13 +99,14 @@ def send(product: Product, workload: Workload, *, articles: int = 10_000, batch:
     }
 
 
-def render_counts(conn: sqlite3.Connection) -> dict[str, int]:
+def render_counts(conn: Any) -> dict[str, int]:
     return dict(conn.execute("SELECT feed_key, renders FROM feed_state"))
 
 
-def _db_consistent(conn: sqlite3.Connection, feeds_expected: int) -> bool:
+def _db_consistent(conn: Any, feeds_expected: int) -> bool:
     rows, stale = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(rendered_seq < dirty_seq), 0) FROM feed_state").fetchone()
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN rendered_seq < dirty_seq THEN 1 ELSE 0 END), 0) "
+        "FROM feed_state").fetchone()
     return rows >= feeds_expected and stale == 0
 
 
@@ -184,7 +185,7 @@ def render_stats(before: dict[str, int], after: dict[str, int]) -> dict[str, Any
     }
 
 
-def render_floor(db_path: Path, site_toml: Path, work_dir: Path, *,
+def render_floor(db_url: str, site_toml: Path, work_dir: Path, *,
                  profile_to: Path | None = None) -> dict[str, Any]:
     """Render every feed once, sequentially, in this process, from the loaded store.
 
@@ -192,7 +193,7 @@ def render_floor(db_path: Path, site_toml: Path, work_dir: Path, *,
     ``profile_to``, a second pass (not the timed one: cProfile slows it) runs under
     cProfile and its stats are written there.
     """
-    store = Store.from_url(f"sqlite:///{db_path}", migrate_schema=False)
+    store = Store.from_url(db_url, migrate_schema=False)
     site = load_site(site_toml)
     with store.read() as session:
         keys = all_feed_keys(session)

@@ -1,7 +1,7 @@
 """posts_per_s: posts made through the delivery ledger to the X stand-in, real tweepy, no rate limits.
 
 Each post is a full ledger cycle: claim committed → POST /2/tweets → remote id committed,
-on SQLite in a temporary folder, with eight threads like the social worker's pool.
+on SQLite in a temporary folder (or PostgreSQL for the production set-up), with eight threads like the social worker's pool.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from bench.setups import reset_database
 from config import SiteConfig, XSettings
 from syndication.articles import parse_article
 from syndication.channels.registry import Channels
@@ -58,10 +59,13 @@ class StandInProcess:
         self.process.wait(10)
 
 
-def run(posts: int = 600, threads: int = 8) -> dict[str, float]:
+def run(posts: int = 600, threads: int = 8, database_url: str | None = None) -> dict[str, float]:
+    """Posts per second on SQLite in a temporary folder, or on ``database_url`` (emptied first)."""
     site = SiteConfig.model_validate(SITE)
+    if database_url:
+        reset_database(database_url)
     with tempfile.TemporaryDirectory() as tmp, StandInProcess() as x:
-        store = Store.from_url(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        store = Store.from_url(database_url or f"sqlite:///{Path(tmp) / 'bench.db'}")
         channel = XChannel(XSettings(consumer_key=SecretStr("k"), consumer_secret=SecretStr("s"),
                                      access_token=SecretStr("t"), access_token_secret=SecretStr("ts"),
                                      api_base_url=x.url))

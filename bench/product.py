@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -70,6 +71,9 @@ class Product:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # The production set-up: PostgreSQL and a redis-server of its own (None: the embedded default).
+    database_url: str | None = None
+    broker_url: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -82,6 +86,10 @@ class Product:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "syndication.db"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.db_path}"
 
     @property
     def log_path(self) -> Path:
@@ -103,6 +111,10 @@ class Product:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
         env.update(SYNDICATION_DATA_DIR=str(self.data_dir), SYNDICATION_CONFIG=str(self.site_toml),
                    SYNDICATION_API_TOKENS=self.token)
+        if self.database_url:
+            env["SYNDICATION_DATABASE_URL"] = self.database_url
+        if self.broker_url:
+            env["SYNDICATION_BROKER_URL"] = self.broker_url
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [*_command(), "run", "--port", str(self.port), "--workers", str(self.workers)],
@@ -164,8 +176,14 @@ class Product:
         self.stop()
 
     # -- looking inside ---------------------------------------------------------------------
-    def db(self) -> sqlite3.Connection:
-        """A read-only connection to the product's SQLite file (WAL: it never blocks the writer)."""
+    def db(self) -> Any:
+        """A read-only DB-API connection to the product's database (``conn.execute(sql)`` works on
+        both): the SQLite file (WAL: it never blocks the writer), or PostgreSQL in autocommit."""
+        if self.database_url:
+            import psycopg  # noqa: PLC0415 - only the production set-up needs the driver
+
+            return psycopg.connect(self.database_url.replace("postgresql+psycopg://", "postgresql://"),
+                                   autocommit=True)
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10,
                                isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
@@ -178,16 +196,10 @@ class Product:
             return ""
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is still in the group."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in proc.iterdir():
+def _group_members(pgid: int) -> list[int]:
+    """The live (non-zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -196,8 +208,19 @@ def _group_alive(pgid: int) -> bool:
         except (OSError, ValueError):
             continue
         if int(pgrp) == pgid and state != "Z":
-            return True
-    return False
+            members.append(int(entry.name))
+    return members
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is still in the group."""
+    if not Path("/proc").is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return bool(_group_members(pgid))
 
 
 def _group_gone(pgid: int, timeout: float) -> bool:
