@@ -32,6 +32,11 @@ _ALLOWED_ATTRIBUTES = {
 }
 _URL_ATTRIBUTES = {"href", "src", "cite"}
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+# An absolute http(s) URL that ``_absolute`` would return unchanged: only characters quote()
+# keeps, and no dot segment for urljoin to resolve (RFC 3986 §5.2.4) nor empty part to drop.
+_ALREADY_ABSOLUTE = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?"
+                               r"(?:[/?#][A-Za-z0-9\-_.~:/?#@!$&'()*+,=%]*)?")  # no ; (params) nor []
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?#]|$)|[?#](?:#|$)")  # also an empty query or fragment: urljoin drops it
 
 
 def strip_xml_invalid(text: str) -> str:
@@ -47,7 +52,7 @@ def clean_html(html: str, base_url: str) -> str:
 
     def absolutise(tag: str, attribute: str, value: str) -> str | None:
         if attribute in _URL_ATTRIBUTES:
-            return quote(urljoin(base_url, value.strip()), safe=_URL_SAFE)
+            return absolute_url(value, base_url)
         return value
 
     cleaned = nh3.clean(
@@ -60,6 +65,14 @@ def clean_html(html: str, base_url: str) -> str:
         strip_comments=True,
     )
     return strip_xml_invalid(cleaned)
+
+
+def absolute_url(value: str, base_url: str) -> str:
+    """``value`` resolved against ``base_url`` and percent-encoded where a URI may not hold it."""
+    value = value.strip()
+    if _ALREADY_ABSOLUTE.fullmatch(value) and not _DOT_SEGMENT.search(value):
+        return value  # the common case, and most of ingest's time before this shortcut
+    return quote(urljoin(base_url, value), safe=_URL_SAFE)
 
 
 def html_to_text(html: str) -> str:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import itertools
+from urllib.parse import quote, urljoin
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syndication.feeds.catalog import parse_key
-from syndication.text import slugify
+from syndication.text import absolute_url, slugify
 
 HOSTILE = [
     "../../etc/passwd", "/abs", "..", ".", "...", "a/b", "a\\b", "\\", "\\x00", "\x00", "",
@@ -59,3 +62,12 @@ def test_a_hostile_path_keeps_only_its_words() -> None:
     # Then the words survive as a harmless slug, the dots and slashes do not
     assert slugify("../../etc/passwd") == "etc-passwd"
     assert slugify("/abs") == "abs"
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["https://news.test.example/", "https://news.test.example/a/b/", "http://x.example"]),
+       st.one_of(st.text(), st.from_regex(r"https?://[a-z0-9./%?#=&~:@-]{0,30}", fullmatch=True),
+                 st.from_regex(r"[a-z./%?#=&~ -]{0,30}", fullmatch=True)))
+def test_an_already_absolute_link_takes_the_shortcut_to_the_same_answer(base: str, value: str) -> None:
+    # Whatever the link, the shortcut for absolute URLs gives what urljoin and quote give
+    assert absolute_url(value, base) == quote(urljoin(base, value.strip()), safe=":/?#[]@!$&'()*+,;=%~")
