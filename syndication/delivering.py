@@ -11,8 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from config import SiteConfig
 from syndication.articles import Author
@@ -42,6 +41,9 @@ from syndication.store.deliveries import (
     set_state,
 )
 from syndication.store.timeline import add_step
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=45)  # above one attempt: at most three API calls, each with a 10 s timeout
