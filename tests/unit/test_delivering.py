@@ -432,8 +432,8 @@ def test_claims_of_dead_processes_on_this_host_are_released(
         store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
     # Given three claims: a dead process on this host, a live one, and one on another host
     site = social_site()
-    owners = {"web-1:111": planned(store, site, channel, clock, 1), "web-1:222": planned(store, site, channel, clock, 2),
-              "web-2:111": planned(store, site, channel, clock, 3)}
+    owners = {owner: planned(store, site, channel, clock, n)
+              for n, owner in enumerate(("web-1:111", "web-1:222", "web-2:111"), start=1)}
     with store.transaction() as session:
         for owner, delivery_id in owners.items():
             assert claim(session, delivery_id, now=clock(), lease=LEASE, owner=owner)
