@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from config import SiteConfig
+from syndication.articles import Author
+from syndication.channels.base import Channel
 from syndication.channels.registry import Channels
 from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, TransientChannelError
 from syndication.publishing import Clock, utcnow
@@ -39,9 +42,13 @@ from syndication.store.deliveries import (
 )
 from syndication.store.timeline import add_step
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=45)  # above one attempt: at most three API calls, each with a 10 s timeout
 MAX_BACKOFF_S = 300.0
+POST_ACTIONS = ("post", "correct")  # what counts against a channel's posting budget
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,21 @@ class Attempt:
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
     """Exponential back-off with full jitter: 1 s, 2 s, 4 s... capped at five minutes."""
     return timedelta(seconds=min(MAX_BACKOFF_S, 2.0 ** max(0, attempts - 1)) * (0.5 + rng()))
+
+
+def _wait(session: Session, site: SiteConfig, d: Delivery, now: datetime) -> tuple[datetime, str] | None:
+    """When a delivery that is not final may next try, and why, if not now: a paused channel,
+    or a spent posting budget (posts and corrections only)."""
+    pause = get_pause(session, d.channel)
+    if pause and pause.active(now):
+        return pause.paused_until, f"channel paused: {pause.reason}"  # type: ignore[return-value]
+    if d.action in POST_ACTIONS:
+        config = site.channel(d.channel)
+        frees_at = budget_frees_at(session, d.channel, budget=config.posts_per_window,
+                                   window=timedelta(seconds=config.window_s), now=now)
+        if frees_at is not None:
+            return frees_at, "posting budget spent for this window"
+    return None
 
 
 def _defer(store: Store, d: Delivery, at: datetime, why: str, now: datetime) -> Attempt:
@@ -76,21 +98,14 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
     now = clock()
     with store.read() as session:
         d = get_delivery(session, delivery_id)
-        pause = get_pause(session, d.channel) if d else None
         stored = get_article(session, d.article_id) if d else None
-        budget_wait = None
-        if d is not None and d.action in ("post", "correct") and d.state not in FINAL:
-            config = site.channel(d.channel)
-            budget_wait = budget_frees_at(session, d.channel, budget=config.posts_per_window,
-                                          window=timedelta(seconds=config.window_s), now=now)
+        wait = _wait(session, site, d, now) if d is not None and d.state not in FINAL else None
     if d is None or stored is None or d.state in FINAL:
         return Attempt(delivery_id, d.state if d else "missing")
     if d.state == "claimed" and d.lease_until and d.lease_until > now:
         return Attempt(d.id, "claimed")  # another worker holds it
-    if pause and pause.active(now):
-        return _defer(store, d, pause.paused_until, f"channel paused: {pause.reason}", now)  # type: ignore[arg-type]
-    if budget_wait is not None:
-        return _defer(store, d, budget_wait, "posting budget spent for this window", now)
+    if wait is not None:
+        return _defer(store, d, *wait, now)
     channel = channels.active.get(d.channel)
     unknown_outcome = d.state == "claimed" or d.attempts > 0
     with store.transaction() as session:
@@ -101,68 +116,112 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
             return Attempt(d.id, "failed")
         add_step(session, d.article_id, "delivery.attempt", now=now, channel=d.channel, action=d.action,
                  delivery_id=d.id, attempt=d.attempts + 1)
-    url = stored.article.url
     try:
-        if d.action == "delete":
-            _delete_posts(store, d, channel, clock)
-            result_id, result_url, note = None, None, "deleted"
-        else:
-            found = channel.find_post(url) if unknown_outcome else None
-            if found is not None:
-                result_id, result_url, note = found.remote_id, found.remote_url, "adopted an earlier post"
-            else:
-                try:
-                    posted = channel.post(d.text or url, url=url)
-                    result_id, result_url, note = posted.remote_id, posted.remote_url, "posted"
-                except AlreadyPosted:
-                    found = channel.find_post(url)
-                    result_id = found.remote_id if found else None
-                    result_url = found.remote_url if found else None
-                    note = "the service already had this post"
-    except RateLimited as exc:
-        with store.transaction() as session:
-            pause_channel(session, d.channel, until=exc.retry_at, reason="rate limited (HTTP 429)", now=clock())
-            mark_retry(session, d.id, at=exc.retry_at, error=str(exc), now=clock(), refund=True)
-            add_step(session, d.article_id, "delivery.rate_limited", now=clock(), channel=d.channel,
-                     delivery_id=d.id, retry_at=exc.retry_at.isoformat())
-        log.warning("channel rate limited", extra={"channel": d.channel, "delivery_id": d.id,
-                                                   "retry_at": exc.retry_at.isoformat()})
-        return Attempt(d.id, "pending", exc.retry_at)
-    except TransientChannelError as exc:
-        attempts = d.attempts + 1
-        with store.transaction() as session:
-            if attempts >= site.channel(d.channel).max_attempts:
-                mark_failed(session, d.id, error=str(exc), now=clock())
-                add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel,
-                         delivery_id=d.id, attempt=attempts, error=str(exc))
-                log.error("delivery failed", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc)})
-                return Attempt(d.id, "failed")
-            at = clock() + backoff(attempts, rng)
-            mark_retry(session, d.id, at=at, error=str(exc), now=clock())
-            add_step(session, d.article_id, "delivery.retry", now=clock(), channel=d.channel, delivery_id=d.id,
-                     attempt=attempts, error=str(exc), retry_at=at.isoformat())
-        log.warning("delivery retry scheduled", extra={"channel": d.channel, "delivery_id": d.id,
-                                                       "attempt": attempts, "retry_at": at.isoformat()})
-        return Attempt(d.id, "pending", at)
-    except PermanentChannelError as exc:
-        with store.transaction() as session:
-            mark_failed(session, d.id, error=str(exc), now=clock())
-            pause_channel(session, d.channel, until=clock() + PERMANENT_PAUSE, reason=str(exc), now=clock())
-            add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel,
-                     delivery_id=d.id, error=str(exc), channel_paused=True)
-        log.error("channel paused after a permanent error", extra={"channel": d.channel, "delivery_id": d.id,
-                                                                   "error": str(exc)})
-        return Attempt(d.id, "failed")
+        result = _attempt(store, channel, d, stored.article.url, unknown_outcome, clock)
+    except (TransientChannelError, PermanentChannelError) as exc:
+        # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
+        # the next attempt has an unknown outcome and reconciles first.
+        return _record_failure(store, site, d, exc, clock, rng)
+    return _record_success(store, site, channels, d, result, stored.article.authors, clock)
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What the service holds after an attempt that went through."""
+
+    remote_id: str | None
+    remote_url: str | None
+    note: str
+
+
+def _attempt(store: Store, channel: Channel, d: Delivery, url: str, unknown_outcome: bool,
+             clock: Clock) -> _Result:
+    """Call the service for one delivery: at most three API calls. Raises the channel's errors.
+
+    After an unknown outcome the account's recent posts are searched first, so a post that
+    went out before a crash is adopted, never made twice.
+    """
+    if d.action == "delete":
+        _delete_posts(store, d, channel, clock)
+        return _Result(None, None, "deleted")
+    found = channel.find_post(url) if unknown_outcome else None
+    if found is not None:
+        return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
+    try:
+        posted = channel.post(d.text or url, url=url)
+    except AlreadyPosted:
+        found = channel.find_post(url)
+        return _Result(found.remote_id if found else None, found.remote_url if found else None,
+                       "the service already had this post")
+    return _Result(posted.remote_id, posted.remote_url, "posted")
+
+
+def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Delivery, result: _Result,
+                    authors: Sequence[Author], clock: Clock) -> Attempt:
+    """Note the remote id at once (the claim was committed before the call), then grow the staff list."""
     with store.transaction() as session:
-        mark_posted(session, d.id, remote_id=result_id, remote_url=result_url, now=clock())
+        mark_posted(session, d.id, remote_id=result.remote_id, remote_url=result.remote_url, now=clock())
         add_step(session, d.article_id, f"delivery.{'deleted' if d.action == 'delete' else 'posted'}",
-                 now=clock(), channel=d.channel, delivery_id=d.id, remote_id=result_id, remote_url=result_url,
-                 note=note)
+                 now=clock(), channel=d.channel, delivery_id=d.id, remote_id=result.remote_id,
+                 remote_url=result.remote_url, note=result.note)
     log.info("delivery done", extra={"channel": d.channel, "delivery_id": d.id, "action": d.action,
-                                     "remote_id": result_id, "note": note})
+                                     "remote_id": result.remote_id, "note": result.note})
     if d.action != "delete":
-        _grow_staff_list(store, channels, d, stored.article.authors, site, clock)
+        _grow_staff_list(store, channels, d, authors, site, clock)
     return Attempt(d.id, "posted")
+
+
+def _record_failure(store: Store, site: SiteConfig, d: Delivery,
+                    exc: TransientChannelError | PermanentChannelError, clock: Clock,
+                    rng: Callable[[], float]) -> Attempt:
+    """A 429 pauses the channel and refunds the attempt; other transient errors retry with
+    back-off until ``max_attempts``; a permanent error fails the delivery and pauses the channel."""
+    if isinstance(exc, RateLimited):
+        return _record_rate_limit(store, d, exc, clock)
+    if isinstance(exc, TransientChannelError):
+        return _record_retry(store, site, d, exc, clock, rng)
+    return _record_pause(store, d, exc, clock)
+
+
+def _record_rate_limit(store: Store, d: Delivery, exc: RateLimited, clock: Clock) -> Attempt:
+    with store.transaction() as session:
+        pause_channel(session, d.channel, until=exc.retry_at, reason="rate limited (HTTP 429)", now=clock())
+        mark_retry(session, d.id, at=exc.retry_at, error=str(exc), now=clock(), refund=True)
+        add_step(session, d.article_id, "delivery.rate_limited", now=clock(), channel=d.channel,
+                 delivery_id=d.id, retry_at=exc.retry_at.isoformat())
+    log.warning("channel rate limited", extra={"channel": d.channel, "delivery_id": d.id,
+                                               "retry_at": exc.retry_at.isoformat()})
+    return Attempt(d.id, "pending", exc.retry_at)
+
+
+def _record_retry(store: Store, site: SiteConfig, d: Delivery, exc: TransientChannelError, clock: Clock,
+                  rng: Callable[[], float]) -> Attempt:
+    attempts = d.attempts + 1
+    with store.transaction() as session:
+        if attempts >= site.channel(d.channel).max_attempts:
+            mark_failed(session, d.id, error=str(exc), now=clock())
+            add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel,
+                     delivery_id=d.id, attempt=attempts, error=str(exc))
+            log.error("delivery failed", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc)})
+            return Attempt(d.id, "failed")
+        at = clock() + backoff(attempts, rng)
+        mark_retry(session, d.id, at=at, error=str(exc), now=clock())
+        add_step(session, d.article_id, "delivery.retry", now=clock(), channel=d.channel, delivery_id=d.id,
+                 attempt=attempts, error=str(exc), retry_at=at.isoformat())
+    log.warning("delivery retry scheduled", extra={"channel": d.channel, "delivery_id": d.id,
+                                                   "attempt": attempts, "retry_at": at.isoformat()})
+    return Attempt(d.id, "pending", at)
+
+
+def _record_pause(store: Store, d: Delivery, exc: PermanentChannelError, clock: Clock) -> Attempt:
+    with store.transaction() as session:
+        mark_failed(session, d.id, error=str(exc), now=clock())
+        pause_channel(session, d.channel, until=clock() + PERMANENT_PAUSE, reason=str(exc), now=clock())
+        add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel,
+                 delivery_id=d.id, error=str(exc), channel_paused=True)
+    log.error("channel paused after a permanent error", extra={"channel": d.channel, "delivery_id": d.id,
+                                                               "error": str(exc)})
+    return Attempt(d.id, "failed")
 
 
 def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool], clock: Clock = utcnow) -> int:
@@ -182,21 +241,21 @@ def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool]
     return len(dead)
 
 
-def _delete_posts(store: Store, d: Delivery, channel, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def _delete_posts(store: Store, d: Delivery, channel: Channel, clock: Clock) -> None:
     with store.read() as session:
         siblings = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel]
-    if any(s.action in ("post", "correct") and s.state == "claimed" for s in siblings):
+    if any(s.action in POST_ACTIONS and s.state == "claimed" for s in siblings):
         # A post is in flight: its outcome decides what there is to delete.
         raise TransientChannelError("a post of this article is still in flight")
     for s in siblings:
-        if s.action in ("post", "correct") and s.state == "posted" and s.remote_id:
+        if s.action in POST_ACTIONS and s.state == "posted" and s.remote_id:
             channel.delete(s.remote_id)
             with store.transaction() as session:
                 set_state(session, s.id, "deleted", now=clock())
 
 
-def _grow_staff_list(store: Store, channels: Channels, d: Delivery, authors, site: SiteConfig,  # type: ignore[no-untyped-def]
-                     clock: Clock) -> None:
+def _grow_staff_list(store: Store, channels: Channels, d: Delivery, authors: Sequence[Author],
+                     site: SiteConfig, clock: Clock) -> None:
     """Make each mentioned staff author a member of the channel's staff list, once."""
     list_id = channels.staff_lists.get(d.channel)
     channel = channels.active.get(d.channel)

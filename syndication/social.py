@@ -44,8 +44,8 @@ def _plan_posts(session, stored: StoredArticle, event: Event, action: str, site:
     existing = deliveries_of(session, stored.article.id)
     ids: list[int] = []
     for name, channel in channels.items():
-        if action == "post" and any(d.channel == name and d.action == "post" and d.state in
-                                    ("pending", "claimed", "posted") for d in existing):
+        if action == "post" and any(d.channel == name and d.action == "post" and d.revision != event.revision
+                                    and d.state in ("pending", "claimed", "posted") for d in existing):
             continue  # already posted (or on its way) for an earlier revision
         config = site.channel(name)
         composed = compose_post(stored.article, template=template_for(config, stored.article.section),
