@@ -2,20 +2,30 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from config import SiteConfig
+from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FeedSpec, parse_key
+from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.render import render_formats, write_feed
 from syndication.store import Store
 from syndication.store.articles import all_feed_keys, latest_for_feed
-from syndication.store.feed_state import get_state, read_seq, record_render
+from syndication.store.feed_state import FeedState, get_state, read_seq, record_render
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
+
+# One fragment cache per store, for as long as the store lives: per process in a worker,
+# which builds its store once. Not one per process: an article id and revision name one
+# version of an article only within one database, and tests (or a tool) may hold several.
+_CACHES: weakref.WeakKeyDictionary[Store, FragmentCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -28,37 +38,70 @@ class Rendered:
     seq: int
 
 
-def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
-                *, clock: Callable[[], datetime]) -> Rendered:
-    """Render one feed in every format from the newest items in the store, and write the files.
+@dataclass(frozen=True)
+class Snapshot:
+    """What one render reads from the store: the feed, its items and its change count."""
 
-    Raises ``ValidationError`` for a malformed key. Files whose content is unchanged are
-    left untouched (same mtime, same ETag).
+    spec: FeedSpec
+    entries: list[StoredArticle]
+    seq: int
+    before: FeedState | None
 
-    >>> render_feed(store, site, Path("var/feeds"), "section/sport", clock=utcnow)
+
+def fragment_cache(store: Store) -> FragmentCache:
+    """The cache of serialised items that renders from ``store`` share in this process."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = FragmentCache()
+        return cache
+
+
+def read_snapshot(store: Store, site: SiteConfig, key: str) -> Snapshot:
+    """The newest items of feed ``key``, newest first, as a render sees them.
+
+    Raises ``ValidationError`` for a malformed key.
     """
     spec = parse_key(key)
-    started = clock()
     with store.read() as session:
         # Read the change count first: anything committed after it bumps it again,
         # so the feed stays stale and renders once more.
         seq, label = read_seq(session, key)
         before = get_state(session, key)
         entries = [e for e in latest_for_feed(session, key, site.feeds.items) if not e.withdrawn]
-    spec = FeedSpec(spec.kind, spec.slug, label or spec.slug)
-    written = write_feed(feeds_dir, spec, render_formats(spec, entries, site.site, started))
+    return Snapshot(FeedSpec(spec.kind, spec.slug, label or spec.slug), entries, seq, before)
+
+
+def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
+                *, clock: Callable[[], datetime], cache: FragmentCache | None = None) -> Rendered:
+    """Render one feed in every format from the newest items in the store, and write the files.
+
+    Items unchanged since an earlier render in this process are reused from ``cache``
+    (by default the store's, see ``fragment_cache``), not serialised again; the bytes
+    are those of a render from scratch. Raises ``ValidationError`` for a malformed key.
+    Files whose content is unchanged are left untouched (same mtime, same ETag).
+
+    >>> render_feed(store, site, Path("var/feeds"), "section/sport", clock=utcnow)
+    """
+    started = clock()
+    snap = read_snapshot(store, site, key)
+    entries = snap.entries
+    rendered = render_formats(snap.spec, entries, site.site, started,
+                              cache=cache if cache is not None else fragment_cache(store))
+    written = write_feed(feeds_dir, snap.spec, rendered)
     files = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size} for fmt, w in written.items()}
     # ``rendered_at`` is when a render took its snapshot: an article changed after the previous
     # snapshot began is one this render may be the first to carry, and its timeline says so.
-    last_render = before.rendered_at if before else None
+    last_render = snap.before.rendered_at if snap.before else None
     fresh = [e for e in entries if last_render is None or e.modified_at >= last_render]
     with store.transaction() as session:
-        record_render(session, key, seq=seq, rendered_at=started, item_count=len(entries), files=files)
+        record_render(session, key, seq=snap.seq, rendered_at=started, item_count=len(entries), files=files)
         add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
                   now=clock())
     changed = [w.relpath for w in written.values() if w.changed]
-    log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed), "seq": seq})
-    return Rendered(key, len(entries), changed, seq)
+    log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed),
+                                     "seq": snap.seq})
+    return Rendered(key, len(entries), changed, snap.seq)
 
 
 def render_all(store: Store, site: SiteConfig, feeds_dir: Path, *, clock: Callable[[], datetime]) -> list[Rendered]:

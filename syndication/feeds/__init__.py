@@ -8,6 +8,7 @@ from syndication.feeds.catalog import ALL, FORMATS, FeedSpec, Format, feeds_for,
 from syndication.feeds.feedgen_adapter import render_atom, render_rss
 from syndication.feeds.fields import entry_id
 from syndication.feeds.files import content_etag, write_atomically
+from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.jsonfeed import render_json
 from syndication.feeds.render import WrittenFile, render_formats, write_feed
 
@@ -16,6 +17,7 @@ __all__ = [
     "FORMATS",
     "FeedSpec",
     "Format",
+    "FragmentCache",
     "WrittenFile",
     "content_etag",
     "entry_id",

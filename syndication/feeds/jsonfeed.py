@@ -2,7 +2,9 @@
 
 Ids, dates, categories and enclosure types come from ``fields``, so an item here has
 the same id as the RSS guid and the Atom id. Keys are written in a fixed order and null
-fields are left out, so the same entries give byte-identical output.
+fields are left out, so the same entries give byte-identical output. Each item is
+dumped on its own (a fragment, see ``fragments``): a compact JSON array is its items
+joined by commas, so the joined document is what dumping it whole would give.
 """
 from __future__ import annotations
 
@@ -15,9 +17,13 @@ from config import SiteInfo
 from syndication.articles import Article, Image, StoredArticle
 from syndication.feeds.catalog import FORMATS, FeedSpec
 from syndication.feeds.fields import as_utc, categories, entry_id, image_type, self_url
+from syndication.feeds.fragments import Frame
 from syndication.text import html_to_text, strip_xml_invalid
 
 VERSION = "https://jsonfeed.org/version/1.1"
+# Bump when what json_item writes changes: cached fragments carry it.
+ITEM_VERSION = "1"
+_TAIL = "]}\n"  # closes the items array and the top-level object
 
 
 def render_json(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
@@ -30,7 +36,13 @@ def render_json(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo
     >>> json.loads(render_json(ALL, entries, site.site, now))["version"]
     'https://jsonfeed.org/version/1.1'
     """
-    del generated_at  # Spec: JSON Feed 1.1 "Top-level" has no updated/lastBuildDate.
+    return json_frame(spec, entries, site, generated_at).join([json_item(s, site) for s in entries])
+
+
+def json_frame(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
+               generated_at: datetime) -> Frame:
+    """The top-level object around ``items``: everything up to ``"items":[`` and ``]}``."""
+    del entries, generated_at  # Spec: JSON Feed 1.1 "Top-level" has no updated/lastBuildDate.
     title = spec.title(site.title) or site.home
     feed: dict[str, Any] = {
         "version": VERSION,
@@ -44,11 +56,26 @@ def render_json(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo
         "language": site.language,
         # Spec: JSON Feed 1.1 "hubs" — endpoints for real-time notification; WebSub here.
         "hubs": [{"type": "WebSub", "url": str(hub)} for hub in site.hubs] or None,
-        "items": [_item(stored, site) for stored in entries],
+        "items": [],  # last, so the items go between the head and _TAIL
     }
+    head = _dump(feed) + "\n"
+    if not head.endswith("[" + _TAIL):
+        raise RuntimeError("the JSON Feed top level does not end with its items")
+    return Frame(_encode(head[:-len(_TAIL)]), _TAIL.encode(), b",")
+
+
+def json_item(stored: StoredArticle, site: SiteInfo) -> bytes:
+    """One item object of a JSON Feed, UTF-8."""
+    return _encode(_dump(_item(stored, site)))
+
+
+def _dump(value: dict[str, Any]) -> str:
     # Compact on purpose: with ``indent`` the stdlib falls back to its pure-Python
     # encoder, several times slower for a 100-item feed.
-    text = json.dumps(_without_nulls(feed), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json.dumps(_without_nulls(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode(text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

@@ -1,4 +1,4 @@
-"""One feed in every format: render the bytes, then write the files that changed."""
+"""One feed in every format: render the bytes (reusing cached items), then write the files that changed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -8,14 +8,34 @@ from pathlib import Path
 
 from config import SiteInfo
 from syndication.articles import StoredArticle
+from syndication.feeds import jsonfeed, xml_items
 from syndication.feeds.catalog import FORMATS, FeedSpec
-from syndication.feeds.feedgen_adapter import render_atom, render_rss
+from syndication.feeds.feedgen_adapter import atom_frame, rss_frame
 from syndication.feeds.files import content_etag, write_atomically
-from syndication.feeds.jsonfeed import render_json
+from syndication.feeds.fragments import FragmentCache, Frame, site_fingerprint
+from syndication.feeds.jsonfeed import json_frame, json_item
+from syndication.feeds.xml_items import atom_entry, rss_item
 
-Renderer = Callable[[FeedSpec, Sequence[StoredArticle], SiteInfo, datetime], bytes]
 
-RENDERERS: dict[str, Renderer] = {"rss": render_rss, "atom": render_atom, "json": render_json}
+@dataclass(frozen=True)
+class Writer:
+    """How one format is written: its frame, built per render, and one item's fragment.
+
+    ``version`` names what ``item`` writes; it is part of every cache key, so fragments
+    written by another version are never joined into a document.
+    """
+
+    frame: Callable[[FeedSpec, Sequence[StoredArticle], SiteInfo, datetime], Frame]
+    item: Callable[[StoredArticle, SiteInfo], bytes]
+    version: str
+
+
+# One line per format; the keys are those of catalog.FORMATS.
+WRITERS: dict[str, Writer] = {
+    "rss": Writer(rss_frame, rss_item, xml_items.ITEM_VERSION),
+    "atom": Writer(atom_frame, atom_entry, xml_items.ITEM_VERSION),
+    "json": Writer(json_frame, json_item, jsonfeed.ITEM_VERSION),
+}
 
 
 @dataclass(frozen=True)
@@ -29,15 +49,38 @@ class WrittenFile:
 
 
 def render_formats(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-                   generated_at: datetime) -> dict[str, bytes]:
+                   generated_at: datetime, *, cache: FragmentCache | None = None) -> dict[str, bytes]:
     """Render a feed as RSS, Atom and JSON Feed: ``{"rss": ..., "atom": ..., "json": ...}``.
 
-    ``entries`` are newest first, already limited, without withdrawn articles.
+    ``entries`` are newest first, already limited, without withdrawn articles. With a
+    ``cache``, an item already serialised for the same article id, revision, site
+    settings and format version is joined in as it is; the bytes are the same as
+    without one. The cache must only ever see entries from one store: an article id and
+    revision name one version of an article only within one database.
 
-    >>> sorted(render_formats(ALL, entries, site.site, now))
+    >>> sorted(render_formats(ALL, entries, site.site, now, cache=FragmentCache()))
     ['atom', 'json', 'rss']
     """
-    return {name: render(spec, entries, site, generated_at) for name, render in RENDERERS.items()}
+    rendered: dict[str, bytes] = {}
+    fingerprint = site_fingerprint(site) if cache is not None else ""
+    for name, writer in WRITERS.items():
+        frame = writer.frame(spec, entries, site, generated_at)
+        if cache is None:
+            fragments = [writer.item(stored, site) for stored in entries]
+        else:
+            fragments = [
+                # modified_at too: it moves with every revision, so a store that ever
+                # reused a revision number would still not serve a stale fragment.
+                cache.get_or_build((name, writer.version, fingerprint, stored.article.id, stored.revision,
+                                    stored.modified_at), _builder(writer, stored, site))
+                for stored in entries
+            ]
+        rendered[name] = frame.join(fragments)
+    return rendered
+
+
+def _builder(writer: Writer, stored: StoredArticle, site: SiteInfo) -> Callable[[], bytes]:
+    return lambda: writer.item(stored, site)
 
 
 def write_feed(feeds_dir: Path, spec: FeedSpec, rendered: Mapping[str, bytes]) -> dict[str, WrittenFile]:
