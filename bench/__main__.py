@@ -40,7 +40,7 @@ KEYS = [
     "burst_ratio", "renders_total", "feeds_total", "renders_per_feed_max", "renders_per_feed_mean",
     "render_100_items_ms_ours_rss_atom_json", "render_100_items_ms_ours_rss_atom",
     "render_100_items_ms_plain_feedgen_rss_atom", "posts_per_s",
-    "render_50_items_one_changed_ms", "render_ratio_to_feedgen",
+    "render_50_items_one_changed_ms", "render_50_items_cold_ms", "render_ratio_to_feedgen",
     "worker_rss_mb_1k", "worker_rss_mb_100k", "worker_rss_ratio_100k_to_1k",
 ]
 SETUP_KEYS = [k for k in KEYS if not k.startswith("render_")]

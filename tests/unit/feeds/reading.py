@@ -21,6 +21,16 @@ def xml(data: bytes) -> etree._Element:
     return etree.fromstring(data, _PARSER)
 
 
+def written_back(data: bytes) -> bytes:
+    """The bytes lxml writes for the document it parsed from ``data``, whitespace kept.
+
+    Equal to ``data`` when every character was escaped as libxml2 escapes it.
+    """
+    # pretty_print only adds the final newline: every element with children already has
+    # whitespace text, so libxml2 indents nothing further.
+    return etree.tostring(xml(data).getroottree(), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
 def aggregate(data: bytes) -> Any:
     """What feedparser makes of the bytes (``.bozo`` is 1 when it had to guess)."""
     return feedparser.parse(data)
