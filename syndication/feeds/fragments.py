@@ -21,9 +21,14 @@ from dataclasses import dataclass
 from config import SiteInfo
 
 # Bodies may be up to 2,000,000 characters, so the bound is on bytes, not on entries.
-# 64 MiB holds the three formats of about a thousand articles of 20 KB: every item of
-# every feed window a newsroom keeps hot, in each worker process.
-DEFAULT_MAX_BYTES = 64 * 2**20
+# 16 MiB holds the three formats of about a thousand articles of 5 KB: the windows of
+# the twenty or so feeds a newsroom's latest articles land in, in each worker process,
+# for at most a sixth of a feed worker's memory (bench/memory.py holds it to a 1.2 ratio
+# between 1,000 and 100,000 articles stored, and a full cache is the same size in both).
+DEFAULT_MAX_BYTES = 16 * 2**20
+# What an entry costs beyond its bytes: the key tuple, its id string and datetime, the
+# dict node and the bytes object's header, roughly.
+_ENTRY_OVERHEAD = 256
 # One fragment larger than this share of the cache is built every time rather than
 # pushing out dozens of ordinary ones.
 _LARGEST_SHARE = 8
@@ -72,7 +77,7 @@ class FragmentCache:
 
     @property
     def size(self) -> int:
-        """Bytes held."""
+        """Bytes held, counting each entry's bookkeeping as well as its fragment."""
         return self._size
 
     def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
@@ -85,17 +90,18 @@ class FragmentCache:
                 return found
             self.misses += 1
         data = build()  # outside the lock: another thread may build the same; both agree
-        if len(data) * _LARGEST_SHARE > self.max_bytes:
+        cost = len(data) + _ENTRY_OVERHEAD
+        if cost * _LARGEST_SHARE > self.max_bytes:
             return data
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._size -= len(old)
+                self._size -= len(old) + _ENTRY_OVERHEAD
             self._entries[key] = data
-            self._size += len(data)
+            self._size += cost
             while self._size > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
-                self._size -= len(evicted)
+                self._size -= len(evicted) + _ENTRY_OVERHEAD
         return data
 
     def clear(self) -> None:
