@@ -12,11 +12,12 @@ from pathlib import Path
 from config import SiteConfig
 from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FeedSpec, parse_key
+from syndication.feeds.files import holds_etag
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.render import render_formats, write_feed
 from syndication.store import Store
 from syndication.store.articles import all_feed_keys, latest_for_feed
-from syndication.store.feed_state import FeedState, get_state, read_seq, record_render
+from syndication.store.feed_state import FeedState, all_states, get_state, mark_dirty, read_seq, record_render
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,25 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed),
                                      "seq": snap.seq})
     return Rendered(key, len(entries), changed, snap.seq)
+
+
+def damaged_feeds(store: Store, feeds_dir: Path, *, clock: Callable[[], datetime]) -> list[str]:
+    """Mark for a new render every feed whose files are missing or do not hold the bytes its
+    last render wrote (a machine crash before the page cache reached the disk, a file removed
+    or edited by hand). Returns their keys; the sweeper dispatches the renders.
+
+    Called when a worker starts: feed files are written without fsync (``write_atomically``).
+    """
+    with store.read() as session:
+        states = all_states(session)
+    damaged = sorted(s.feed_key for s in states
+                     if any(not holds_etag(feeds_dir / f["relpath"], f["etag"]) for f in (s.files or {}).values()
+                            if isinstance(f, dict) and "relpath" in f and "etag" in f))
+    if damaged:
+        with store.transaction() as session:
+            mark_dirty(session, ((key, "") for key in damaged), now=clock())
+        log.warning("feed files damaged or missing: marked for a new render", extra={"feeds": len(damaged)})
+    return damaged
 
 
 def render_all(store: Store, site: SiteConfig, feeds_dir: Path, *, clock: Callable[[], datetime]) -> list[Rendered]:

@@ -14,6 +14,7 @@ from celery.signals import worker_ready
 
 from syndication import metrics
 from syndication.publishing import utcnow
+from syndication.rendering import damaged_feeds
 from syndication.rendering import render_feed as render_feed_files
 from syndication.delivering import release_dead_claims, run_delivery
 from syndication.social import plan_event
@@ -33,10 +34,14 @@ HOST = socket.gethostname()
 def _forget_pending(**_: object) -> None:
     # A worker that starts may follow one that was killed holding a render: its message
     # waits out the visibility timeout, so drop the flags and let the sweeper re-send now.
+    res = resources.get()
     try:
-        resources.get().broker.clear_pending()
+        res.broker.clear_pending()
     except Exception as exc:  # noqa: BLE001 - broker not reachable yet; the flags expire anyway
         log.warning("could not clear render flags", extra={"error": repr(exc)})
+    # Feed files are written without fsync: after a machine crash some may not hold what their
+    # last render wrote. Those feeds become stale here, and the sweeper dispatches their renders.
+    damaged_feeds(res.store, res.feeds_dir, clock=utcnow)
 
 
 def _dispatcher() -> CeleryDispatcher:

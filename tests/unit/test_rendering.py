@@ -17,7 +17,7 @@ from syndication.articles import parse_article
 from syndication.errors import NotFound
 from syndication.feeds import FORMATS, FragmentCache, render_formats
 from syndication.publishing import publish, unpublish
-from syndication.rendering import fragment_cache, read_snapshot, render_feed
+from syndication.rendering import damaged_feeds, fragment_cache, read_snapshot, render_all, render_feed
 from syndication.store import Store
 from syndication.store.feed_state import all_states
 from syndication.store.schema import Base
@@ -170,3 +170,25 @@ def test_changed_site_settings_are_never_served_from_old_items(store: Store, tmp
     # Then the files are what those settings give from scratch
     snapshot = read_snapshot(store, site, "all")
     assert files(tmp_path, "all") == render_formats(snapshot.spec, snapshot.entries, site.site, clock())
+
+
+def test_a_feed_whose_files_were_lost_is_rendered_again_after_a_restart(store: Store, site: SiteConfig,
+                                                                      tmp_path: Path, clock: FixedClock) -> None:
+    # Given every feed rendered, then a machine crash that left one file empty and lost another
+    feeds = tmp_path / "feeds"
+    publish(store, site, [parse_article(article_json(1), tz=site.site.tz)], clock=clock)
+    render_all(store, site, feeds, clock=clock)
+    (feeds / "all.atom").write_bytes(b"")
+    (feeds / "tag" / "budget.json").unlink()
+    # When a worker starts and checks the files
+    clock.now += timedelta(seconds=1)
+    damaged = damaged_feeds(store, feeds, clock=clock)
+    # Then exactly those feeds are stale again, and a render brings back valid files
+    assert damaged == ["all", "tag/budget"]
+    with store.read() as session:
+        assert sorted(s.feed_key for s in all_states(session) if s.stale) == ["all", "tag/budget"]
+    for key in damaged:
+        render_feed(store, site, feeds, key, clock=clock)
+    assert xml((feeds / "all.atom").read_bytes()).tag.endswith("feed")
+    assert json.loads((feeds / "tag" / "budget.json").read_bytes())["items"][0]["url"] == "https://news.test.example/a/1"
+    assert damaged_feeds(store, feeds, clock=clock) == []
