@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from syndication.articles import Article, StoredArticle
+from syndication.store.conflicts import insert_missing
 from syndication.store.schema import ArticleRow, FeedItemRow
 
 
@@ -56,72 +57,84 @@ def upsert_articles(
     """Insert or update articles by id; ``items`` pairs each article with its feed keys.
 
     Re-sending identical content is not a new revision. A withdrawn article that is
-    sent again is published again, as a new revision. One round of statements per batch:
-    a select, the inserts and updates, one delete and one insert of feed memberships.
+    sent again is published again, as a new revision. Safe when several processes send
+    the same new id at once: the first insert wins revision 1, the others wait for it and
+    update it in turn, so revisions count up one by one and the last one stored is the
+    content kept. Statements per batch: an insert of the new ids, a locking select, the
+    updates, one delete and one insert of feed memberships.
     """
-    ids = list(dict.fromkeys(a.id for a, _ in items))
-    existing = {r.id: r for r in session.scalars(select(ArticleRow).where(ArticleRow.id.in_(ids)))}
+    digests = [content_hash(article) for article, _ in items]
+    first: dict[str, dict[str, object]] = {}
+    for (article, _), digest in zip(items, digests):
+        if article.id not in first:
+            first[article.id] = {"id": article.id, "revision": 1, "origin": origin, "received_at": now,
+                                 **_values(article, digest, now)}
+    # Claim the new ids first. An id another transaction is inserting right now waits for
+    # it, then counts as existing. This write also takes SQLite's write lock before any read.
+    created = {article_id for article_id, in insert_missing(session, ArticleRow, list(first.values()),
+                                                             key=["id"], returning=[ArticleRow.id])}
+    ids = sorted(first)
+    # Every row now exists: lock them (in one order, so batches cannot deadlock) and read the
+    # newest committed state, so that an update counts on from the last revision.
+    rows = {r.id: r for r in session.scalars(
+        select(ArticleRow).where(ArticleRow.id.in_(ids)).order_by(ArticleRow.id)
+        .with_for_update().execution_options(populate_existing=True))}
     members = _memberships(session, ids)
     had_members = {article_id for article_id, keys in members.items() if keys}
-    fresh: dict[str, dict[str, object]] = {}  # new articles, inserted in one statement
     new_keys: dict[str, list[str]] = {}
     published_at: dict[str, datetime] = {}
     results: list[Upserted] = []
-    for article, keys in items:
-        digest = content_hash(article)
-        row = existing.get(article.id)
-        new = fresh.get(article.id)
+    for (article, keys), digest in zip(items, digests):
+        row = rows[article.id]
         old_keys = members.get(article.id, set())
-        current = (new["content_hash"], new["status"]) if new else (row.content_hash, row.status) if row else None
-        if current == (digest, "published"):
-            revision = int(new["revision"]) if new else row.revision  # type: ignore[union-attr,call-overload]
-            results.append(Upserted(article.id, revision, False, False, frozenset()))
+        if article.id in created:  # its first occurrence, inserted above with this content
+            created.discard(article.id)
+            revision, fresh = 1, True
+        elif (row.content_hash, row.status) == (digest, "published"):
+            results.append(Upserted(article.id, row.revision, False, False, frozenset()))
             continue
-        values = {"url": article.url, "data": article.model_dump(mode="json"), "content_hash": digest,
-                  "published_at": article.published_at, "status": "published", "modified_at": now}
-        created = row is None and new is None
-        if new is not None:  # the same new id twice in one batch: the second is an update
-            new.update(values, revision=int(new["revision"]) + 1)  # type: ignore[call-overload]
-            revision = int(new["revision"])  # type: ignore[call-overload]
-        elif row is not None:
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.revision += 1
-            revision = row.revision
         else:
-            fresh[article.id] = {"id": article.id, "revision": 1, "origin": origin, "received_at": now, **values}
-            revision = 1
+            for name, value in _values(article, digest, now).items():
+                setattr(row, name, value)
+            row.revision += 1  # the row is locked: no one else counts on from the same number
+            revision, fresh = row.revision, False
         new_keys[article.id] = list(dict.fromkeys(keys))
         published_at[article.id] = article.published_at
         members[article.id] = set(keys)
-        results.append(Upserted(article.id, revision, created, True, frozenset(old_keys | set(keys))))
+        results.append(Upserted(article.id, revision, fresh, True, frozenset(old_keys | set(keys))))
     session.flush()
-    if fresh:
-        session.execute(insert(ArticleRow), list(fresh.values()))
     replaced = sorted(had_members & set(new_keys))
     if replaced:
         session.execute(delete(FeedItemRow).where(FeedItemRow.article_id.in_(replaced)))
-    memberships = [{"feed_key": key, "article_id": article_id, "published_at": published_at[article_id]}
-                   for article_id, keys in new_keys.items() for key in keys]
-    if memberships:
-        session.execute(insert(FeedItemRow), memberships)
+    insert_missing(session, FeedItemRow, [
+        {"feed_key": key, "article_id": article_id, "published_at": published_at[article_id]}
+        for article_id, keys in new_keys.items() for key in keys], key=["feed_key", "article_id"])
     return results
+
+
+def _values(article: Article, digest: str, now: datetime) -> dict[str, object]:
+    """The columns that a new version of ``article`` sets."""
+    return {"url": article.url, "data": article.model_dump(mode="json"), "content_hash": digest,
+            "published_at": article.published_at, "status": "published", "modified_at": now}
 
 
 def withdraw_article(session: Session, article_id: str, *, now: datetime) -> Upserted | None:
     """Mark an article withdrawn (a tombstone) and take it out of every feed.
 
     Returns None when there is no such article; an already-withdrawn one is unchanged.
+    The conditional UPDATE comes first, so it both locks the row and decides: of two
+    concurrent withdrawals only one makes a new revision.
     """
-    row = session.get(ArticleRow, article_id, with_for_update=True)
-    if row is None:
-        return None
-    if row.status == "withdrawn":
-        return Upserted(article_id, row.revision, False, False, frozenset())
+    revision = session.scalar(
+        update(ArticleRow).where(ArticleRow.id == article_id, ArticleRow.status != "withdrawn")
+        .values(status="withdrawn", revision=ArticleRow.revision + 1, modified_at=now)
+        .returning(ArticleRow.revision).execution_options(synchronize_session=False))
+    if revision is None:
+        row = session.get(ArticleRow, article_id, populate_existing=True)
+        return None if row is None else Upserted(article_id, row.revision, False, False, frozenset())
     keys = set(session.scalars(select(FeedItemRow.feed_key).where(FeedItemRow.article_id == article_id)))
     session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article_id))
-    row.status, row.revision, row.modified_at = "withdrawn", row.revision + 1, now
-    return Upserted(article_id, row.revision, False, True, frozenset(keys))
+    return Upserted(article_id, int(revision), False, True, frozenset(keys))
 
 
 def get_article(session: Session, article_id: str) -> StoredArticle | None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from syndication.store.conflicts import insert_missing
 from syndication.store.outbox import REDISPATCH_AFTER, redispatch_delay
 from syndication.store.schema import ChannelStateRow, DeliveryRow, ListMemberRow
 
@@ -57,22 +57,17 @@ def ensure_delivery(session: Session, *, article_id: str, revision: int, channel
                     remote_id: str | None = None) -> tuple[Delivery, bool]:
     """The ledger row for this key, created if new. Returns (row, created).
 
-    The unique constraint makes this safe when two workers plan the same event at once.
+    Safe when two workers plan the same event at once: the insert skips a key that is
+    taken (on PostgreSQL after waiting for the transaction that took it), so exactly one
+    caller gets ``created``; the others get the row it made.
     """
-    existing = _find(session, article_id, revision, channel, action)
-    if existing is not None:
-        return _delivery(existing), False
-    row = DeliveryRow(article_id=article_id, revision=revision, channel=channel, action=action, state=state,
-                      text=text, attempts=0, remote_id=remote_id, created_at=now, updated_at=now,
-                      queue_count=0)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        found = _find(session, article_id, revision, channel, action)
-        assert found is not None
-        return _delivery(found), False
-    return _delivery(row), True
+    inserted = insert_missing(session, DeliveryRow, [{
+        "article_id": article_id, "revision": revision, "channel": channel, "action": action, "state": state,
+        "text": text, "attempts": 0, "remote_id": remote_id, "created_at": now, "updated_at": now,
+        "queue_count": 0}], key=["article_id", "revision", "channel", "action"], returning=[DeliveryRow.id])
+    found = _find(session, article_id, revision, channel, action)
+    assert found is not None  # inserted above, or by a transaction that committed first
+    return _delivery(found), bool(inserted)
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery | None:
@@ -280,12 +275,17 @@ def all_pauses(session: Session) -> list[ChannelPause]:
 
 
 def pause_channel(session: Session, channel: str, *, until: datetime, reason: str, now: datetime) -> None:
-    row = session.get(ChannelStateRow, channel)
-    if row is None:
-        session.add(ChannelStateRow(channel=channel, paused_until=until, reason=reason, updated_at=now))
-    else:
-        row.paused_until = max(until, row.paused_until) if row.paused_until and row.paused_until > now else until
-        row.reason, row.updated_at = reason, now
+    """Pause a channel until ``until``; a pause still running that ends later is kept.
+
+    The row is created if missing (once, however many workers are rate limited at the same
+    moment), then locked, so concurrent pauses keep the longest.
+    """
+    insert_missing(session, ChannelStateRow, [{"channel": channel, "paused_until": None, "reason": None,
+                                               "updated_at": now}], key=["channel"])
+    row = session.get(ChannelStateRow, channel, with_for_update=True, populate_existing=True)
+    assert row is not None  # inserted above, or by a transaction that committed first
+    row.paused_until = max(until, row.paused_until) if row.paused_until and row.paused_until > now else until
+    row.reason, row.updated_at = reason, now
 
 
 def resume_channel(session: Session, channel: str, *, now: datetime) -> int:
@@ -307,5 +307,6 @@ def is_list_member(session: Session, channel: str, list_id: str, handle: str) ->
 
 
 def add_list_member(session: Session, channel: str, list_id: str, handle: str, *, now: datetime) -> None:
-    if not is_list_member(session, channel, list_id, handle):
-        session.add(ListMemberRow(channel=channel, list_id=list_id, handle=handle.lower(), added_at=now))
+    """Remember that ``handle`` is on the list; adding it again (or at the same time) changes nothing."""
+    insert_missing(session, ListMemberRow, [{"channel": channel, "list_id": list_id, "handle": handle.lower(),
+                                             "added_at": now}], key=["channel", "list_id", "handle"])

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from syndication.store.conflicts import insert_for, insert_missing
 from syndication.store.schema import FeedStateRow
 
 
@@ -35,23 +36,25 @@ def _state(row: FeedStateRow) -> FeedState:
 
 
 def mark_dirty(session: Session, keys: Iterable[tuple[str, str]], *, now: datetime) -> None:
-    """Record that these feeds (key, label) changed and need a render."""
+    """Record that these feeds (key, label) changed and need a render.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE``: a feed seen for the first time by several
+    processes at once gets one row, and every change is counted (the count is raised by
+    the database, never from a value read earlier).
+    """
     wanted = dict(keys)
     if not wanted:
         return
-    rows = {r.feed_key: r for r in session.scalars(
-        select(FeedStateRow).where(FeedStateRow.feed_key.in_(sorted(wanted))).with_for_update())}
-    for key, label in sorted(wanted.items()):
-        row = rows.get(key)
-        if row is None:
-            session.add(FeedStateRow(feed_key=key, label=label, dirty_seq=1, rendered_seq=0, dirty_at=now,
-                                     item_count=0, renders=0, files={}))
-            continue
-        if row.dirty_seq <= row.rendered_seq:
-            row.dirty_at = now  # first change not yet rendered: the lag starts here
-        row.dirty_seq += 1
-        if label:
-            row.label = label
+    stmt = insert_for(session, FeedStateRow)
+    table, new = FeedStateRow.__table__.c, stmt.excluded
+    stmt = stmt.on_conflict_do_update(index_elements=["feed_key"], set_={
+        # the first change not yet rendered: the lag starts here
+        "dirty_at": case((table.dirty_seq <= table.rendered_seq, new.dirty_at), else_=table.dirty_at),
+        "dirty_seq": table.dirty_seq + 1,
+        "label": case((new.label != "", new.label), else_=table.label),
+    })
+    session.execute(stmt, [{"feed_key": key, "label": label, "dirty_seq": 1, "rendered_seq": 0, "dirty_at": now,
+                            "item_count": 0, "renders": 0, "files": {}} for key, label in sorted(wanted.items())])
 
 
 def read_seq(session: Session, key: str) -> tuple[int, str]:
@@ -63,11 +66,10 @@ def read_seq(session: Session, key: str) -> tuple[int, str]:
 def record_render(session: Session, key: str, *, seq: int, rendered_at: datetime, item_count: int,
                   files: dict[str, Any]) -> FeedState:
     """Note a finished render of everything up to change number ``seq``."""
-    row = session.get(FeedStateRow, key, with_for_update=True)
-    if row is None:
-        row = FeedStateRow(feed_key=key, label="", dirty_seq=seq, rendered_seq=0, item_count=0, renders=0,
-                           files={})
-        session.add(row)
+    insert_missing(session, FeedStateRow, [{"feed_key": key, "label": "", "dirty_seq": seq, "rendered_seq": 0,
+                                            "item_count": 0, "renders": 0, "files": {}}], key=["feed_key"])
+    row = session.get(FeedStateRow, key, with_for_update=True, populate_existing=True)
+    assert row is not None  # inserted above, or by another transaction that committed first
     row.rendered_seq = max(row.rendered_seq or 0, seq)
     row.rendered_at = rendered_at
     row.item_count = item_count
