@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from syndication.feeds.catalog import feeds_for
-from syndication.publishing import parse_batch, publish
+from syndication.publishing import parse_batch, publish, unpublish
 from syndication.store import Store
 from syndication.store.articles import get_article, latest_for_feed
 from syndication.store.deliveries import (
@@ -55,6 +55,9 @@ def _shared_article(round_no: int, worker: int) -> dict[str, object]:
                         tags=[f"shared-tag-{round_no}"], published_at="2026-11-30T09:00:00Z")
 
 
+DOOMED = article_json("doomed", id="doomed", published_at="2026-11-30T10:00:00Z")
+
+
 def _writer(url: str, worker: int, barrier: Any, results: Any) -> None:
     """One process, as an API or worker process would be: it publishes, then writes ledger rows."""
     store = Store.from_url(url, migrate_schema=False)
@@ -80,6 +83,15 @@ def _publish_rounds(store: Store, worker: int, barrier: Any, results: Any) -> No
                 results.put((phase, round_no, worker, "ok", (accepted.revision, accepted.status)))
             except Exception:  # noqa: BLE001 - reported to the test, which fails on it
                 results.put((phase, round_no, worker, "error", traceback.format_exc(limit=3)))
+    # Last, one article that every process withdraws at the same instant
+    if worker == 0:
+        publish(store, site, parse_batch([DOOMED], site=site)[0], clock=FixedClock(NOW))
+    barrier.wait(BARRIER_TIMEOUT)
+    try:
+        accepted = unpublish(store, str(DOOMED["id"]), clock=FixedClock(NOW)).accepted[0]
+        results.put(("withdraw", 0, worker, "ok", (accepted.revision, accepted.status)))
+    except Exception:  # noqa: BLE001 - reported to the test, which fails on it
+        results.put(("withdraw", 0, worker, "error", traceback.format_exc(limit=3)))
 
 
 def _write_ledger(store: Store, worker: int, barrier: Any, results: Any) -> None:
@@ -106,7 +118,7 @@ def _write_ledger(store: Store, worker: int, barrier: Any, results: Any) -> None
 
 Report = tuple[str, int, int, str, Any]  # (phase, round, worker, "ok" or "error", result or traceback)
 LEDGER_STEPS = 5
-EXPECTED = WORKERS * (ROUNDS * 2 + LEDGER_STEPS)
+EXPECTED = WORKERS * (ROUNDS * 2 + 1 + LEDGER_STEPS)
 
 
 def _race(store: Store) -> list[Report]:
@@ -165,7 +177,7 @@ def test_concurrent_first_publishes_neither_fail_nor_duplicate_nor_lose_anything
     store, reports = raced
 
     # Then every publish succeeded
-    phases = ("fresh", "shared")
+    phases = ("fresh", "shared", "withdraw")
     assert all(r[3] == "ok" for r in reports if r[0] in phases), _failures(reports, phases)
     with store.read() as session:
         states = Counter(session.scalars(select(FeedStateRow.feed_key)))
@@ -206,9 +218,17 @@ def test_concurrent_first_publishes_neither_fail_nor_duplicate_nor_lose_anything
             # and one event per revision was written for the shared id, none twice
             revisions = session.scalars(select(OutboxRow.revision).where(OutboxRow.article_id == article.id))
             assert sorted(revisions) == list(range(1, WORKERS + 1))
-        # and the front-page feed counted every change
+        # and of the processes that withdrew the same article at once, one did it, as a new
+        # revision with one event; the others found it already withdrawn
+        withdrawals = sorted(r[4] for r in reports if r[0] == "withdraw")
+        assert withdrawals == [(2, "unchanged")] * (WORKERS - 1) + [(2, "withdrawn")]
+        doomed = get_article(session, "doomed")
+        assert doomed is not None and (doomed.revision, doomed.status) == (2, "withdrawn")
+        events = session.execute(select(OutboxRow.kind, OutboxRow.revision).where(OutboxRow.article_id == "doomed"))
+        assert sorted(events) == [("article.published", 1), ("article.withdrawn", 2)]
+        # and the front-page feed counted every change (the doomed article's publish and withdrawal too)
         everything = get_state(session, "all")
-        assert everything is not None and everything.dirty_seq == WORKERS * ROUNDS * 2
+        assert everything is not None and everything.dirty_seq == WORKERS * ROUNDS * 2 + 2
 
 
 def test_concurrent_ledger_writes_create_each_row_once(raced: tuple[Store, list[Report]]) -> None:
