@@ -72,7 +72,7 @@ def upsert_articles(
     # Claim the new ids first. An id another transaction is inserting right now waits for
     # it, then counts as existing. This write also takes SQLite's write lock before any read.
     created = {article_id for article_id, in insert_missing(session, ArticleRow, list(first.values()),
-                                                             key=["id"], returning=[ArticleRow.id])}
+                                                             key=["id"], returning=[ArticleRow.id], probe=True)}
     ids = sorted(first)
     # Every row now exists: lock them (in one order, so batches cannot deadlock) and read the
     # newest committed state, so that an update counts on from the last revision.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -36,7 +36,8 @@ def insert_for(session: Session, model: type[DeclarativeBase]) -> Insert:
 
 
 def insert_missing(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]], *,
-                   key: Sequence[str], returning: Sequence[ColumnElement[Any]] = ()) -> list[tuple[Any, ...]]:
+                   key: Sequence[str], returning: Sequence[ColumnElement[Any]] = (),
+                   probe: bool = False) -> list[tuple[Any, ...]]:
     """Insert the ``rows`` whose ``key`` is not taken yet; skip the others without an error.
 
     Rows go in sorted by key, so two transactions that insert overlapping rows wait for each
@@ -45,7 +46,16 @@ def insert_missing(session: Session, model: type[DeclarativeBase], rows: Sequenc
     ``returning`` columns of the rows this call inserted (nothing if none are asked for).
     On SQLite the statement also takes the write lock even when it inserts nothing, so what
     the transaction reads after it, no other process can change until the commit.
+
+    ``probe`` (a one-column key): on PostgreSQL, first leave out the rows whose key is already
+    stored (one select of that column), so that big rows that would be skipped are not sent.
+    Never on SQLite, where the insert is what takes the write lock.
     """
+    table: Table = model.__table__  # type: ignore[assignment]
+    if probe and rows and session.get_bind().dialect.name == "postgresql":
+        (column,) = key
+        stored = set(session.scalars(select(table.c[column]).where(table.c[column].in_([r[column] for r in rows]))))
+        rows = [r for r in rows if r[column] not in stored]
     if not rows:
         return []
     ordered = sorted(rows, key=lambda row: tuple(str(row[k]) for k in key))
