@@ -216,8 +216,7 @@ def test_two_planners_inserting_the_same_key_make_one_row(any_store: Store, cloc
             # It found no row (the first is not committed), so it inserts, and waits on the first.
             assert second_inserting.is_set()
             wait_for(lambda: _blocked_inserts(any_store) == 1, 10, what="the second insert to wait on the first")
-        # (On SQLite the first planner's row is already visible here: pysqlite commits at the
-        # outermost RELEASE SAVEPOINT. The second then finds it without inserting.)
+        # (On SQLite the second planner waits for the database's single write lock instead.)
     # (the first commits here)
     planner.join(30)
     assert not planner.is_alive()
