@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from syndication.feeds.files import holds_etag
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.render import render_formats, write_feed
 from syndication.store import Store
-from syndication.store.articles import all_feed_keys, latest_for_feed
+from syndication.store.articles import Version, all_feed_keys, latest_for_feed
 from syndication.store.feed_state import FeedState, all_states, get_state, mark_dirty, read_seq, record_render
 from syndication.store.timeline import add_steps
 
@@ -49,6 +50,50 @@ class Snapshot:
     before: FeedState | None
 
 
+class ArticleCache(MutableMapping[Version, StoredArticle]):
+    """Articles already loaded from one store, by (id, revision, modified_at), least recently
+    used evicted first. A render reads the feed's window of versions and loads only the rest."""
+
+    def __init__(self, max_entries: int = 1000) -> None:
+        self._items: OrderedDict[Version, StoredArticle] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def __getitem__(self, key: Version) -> StoredArticle:
+        with self._lock:
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def __setitem__(self, key: Version, value: StoredArticle) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def __delitem__(self, key: Version) -> None:
+        with self._lock:
+            del self._items[key]
+
+    def __iter__(self) -> Iterator[Version]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_ARTICLES: weakref.WeakKeyDictionary[Store, ArticleCache] = weakref.WeakKeyDictionary()
+
+
+def article_cache(store: Store) -> ArticleCache:
+    """The articles that renders from ``store`` share in this process (one store: see ``_CACHES``)."""
+    with _CACHES_LOCK:
+        cache = _ARTICLES.get(store)
+        if cache is None:
+            cache = _ARTICLES[store] = ArticleCache()
+        return cache
+
+
 def fragment_cache(store: Store) -> FragmentCache:
     """The cache of serialised items that renders from ``store`` share in this process."""
     with _CACHES_LOCK:
@@ -69,7 +114,8 @@ def read_snapshot(store: Store, site: SiteConfig, key: str) -> Snapshot:
         # so the feed stays stale and renders once more.
         seq, label = read_seq(session, key)
         before = get_state(session, key)
-        entries = [e for e in latest_for_feed(session, key, site.feeds.items) if not e.withdrawn]
+        entries = [e for e in latest_for_feed(session, key, site.feeds.items, known=article_cache(store))
+                   if not e.withdrawn]
     return Snapshot(FeedSpec(spec.kind, spec.slug, label or spec.slug), entries, seq, before)
 
 

@@ -237,3 +237,33 @@ def test_dates_come_back_from_the_store_aware_and_in_utc(
     assert stored is not None
     assert stored.article.published_at == datetime.fromisoformat("2026-07-01T08:00:00+00:00")
     assert stored.received_at == clock.now and stored.received_at.utcoffset() == timedelta(0)
+
+
+def test_a_feed_read_with_known_articles_loads_only_what_changed(
+        any_store: Store, site: SiteConfig, clock: FixedClock) -> None:
+    # Given a feed of three articles read once, with a cache of the articles loaded
+    send(any_store, site, clock, article_json(1), article_json(2), article_json(3))
+    known: dict[Any, Any] = {}
+    with any_store.read() as session:
+        first = latest_for_feed(session, "all", 10, known=known)
+    assert len(known) == 3
+    # When one article is corrected and the feed is read again
+    clock.now += timedelta(minutes=1)
+    send(any_store, site, clock, article_json(2, title="Corrected"))
+    loads: list[str] = []
+
+    def count_row_loads(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "articles.data" in statement:
+            loads.append(statement)
+
+    event.listen(any_store.engine, "before_cursor_execute", count_row_loads)
+    with any_store.read() as session:
+        second = latest_for_feed(session, "all", 10, known=known)
+        uncached = latest_for_feed(session, "all", 10)
+    event.remove(any_store.engine, "before_cursor_execute", count_row_loads)
+    # Then the reader sees the correction, in the same order as a read without the cache,
+    # and only one query loaded whole rows
+    assert [s.article.title for s in second] == [s.article.title for s in uncached]
+    assert "Corrected" in [s.article.title for s in second] and "Article 2" in [s.article.title for s in first]
+    assert [(s.article.id, s.revision) for s in second] == [(s.article.id, s.revision) for s in uncached]
+    assert len(loads) == 2  # the cached read's one load, and the uncached read
