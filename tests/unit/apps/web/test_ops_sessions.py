@@ -12,11 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from config import SiteConfig
+from config import Settings, SiteConfig
 from syndication.store import Store
 from syndication.store.schema import OpsSessionRow, SecretKeyRow
 from syndication.store.sessions import hash_session_id
@@ -182,3 +183,21 @@ def test_guessing_bearer_tokens_is_throttled_too(store: Store, site: SiteConfig,
             assert a.get("/ops/status.json", headers={"Authorization": f"Bearer guess-{n}"}).status_code == 401
         assert a.get("/ops/status.json", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).status_code == 429
         assert log_in(a).status_code == 429
+
+
+def test_the_session_settings_are_read_checked_and_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the deployment's variables
+    monkeypatch.setenv("SYNDICATION_OPS_SESSION_SECRET", "a-long-shared-session-secret")
+    monkeypatch.setenv("SYNDICATION_OPS_LOGIN_MAX_FAILURES", "5")
+    monkeypatch.setenv("SYNDICATION_API_WORKERS", "4")
+    settings = Settings()
+    # Then they are read, and the secret is one of those the logs redact
+    assert settings.ops_login_max_failures == 5 and settings.api_workers == 4
+    assert "a-long-shared-session-secret" in settings.secrets()
+    # And a value that makes no sense is refused, naming the variable
+    for name, value in (("SYNDICATION_OPS_LOGIN_MAX_FAILURES", "0"), ("SYNDICATION_API_WORKERS", "0"),
+                        ("SYNDICATION_OPS_SESSION_TTL_S", "-1")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(pydantic.ValidationError, match=name.removeprefix("SYNDICATION_").lower()):
+            Settings()
+        monkeypatch.delenv(name)
