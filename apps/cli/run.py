@@ -158,6 +158,9 @@ def run_command(
         else:
             # One socket, opened here and inherited by every API process: the kernel hands each
             # connection to one of them, and connections wait in its queue while one restarts.
+            # Not SO_REUSEPORT: each process would have its own queue, and the connections queued
+            # at one that dies would be reset. Not uvicorn's workers=N: its own supervisor would
+            # sit beside ours, without PDEATHSIG, and want this thread's signals.
             listener = _listen(host, port)
             for n in range(1, api_workers + 1):
                 _start(supervisor, Child(f"api-{n}", api_argv(listener.fileno()), pass_fds=(listener.fileno(),)))
