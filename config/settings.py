@@ -52,7 +52,16 @@ class Settings(BaseSettings):
     ops_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     webhook_secret: SecretStr | None = None
     webhook_tolerance_s: int = 300
+    # Signs the /ops session cookie. Unset: a key generated once and kept in the database, which
+    # every API process and every restart shares. Setting or changing it logs every operator out.
+    ops_session_secret: SecretStr | None = None
+    ops_session_ttl_s: int = Field(12 * 3600, gt=0)
+    # After this many failed ops logins from one client within the window: 429 until it ends.
+    ops_login_max_failures: int = Field(10, gt=0)
+    ops_login_window_s: int = Field(600, gt=0)
     max_body_bytes: int = 4 * 1024 * 1024
+    # HTTP processes `syndication run` starts on its one port (its --api-workers overrides it).
+    api_workers: int = Field(1, ge=1)
     render_window_ms: int = 50
     sweep_interval_s: float = 2.0
     sweep_grace_s: float = 5.0
@@ -80,7 +89,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""
         values = [t.get_secret_value() for t in (*self.api_tokens, *self.ops_tokens)]
-        for secret in (self.webhook_secret, self.x.consumer_key, self.x.consumer_secret,
+        for secret in (self.webhook_secret, self.ops_session_secret, self.x.consumer_key, self.x.consumer_secret,
                        self.x.access_token, self.x.access_token_secret):
             if secret is not None:
                 values.append(secret.get_secret_value())

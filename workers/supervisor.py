@@ -26,6 +26,7 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
+    pass_fds: tuple[int, ...] = ()  # open descriptors it inherits, such as a listening socket
 
 
 def celery_argv(*args: str) -> list[str]:
@@ -63,6 +64,7 @@ class Supervisor:
     max_restarts_per_minute: int = 5
     _restarts: dict[str, list[float]] = field(default_factory=dict)
     _watching: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
 
     def start(self, child: Child) -> Child:
         self._spawn(child)
@@ -73,7 +75,7 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child
         child.process = subprocess.Popen(child.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         preexec_fn=die_with_parent)
+                                         preexec_fn=die_with_parent, pass_fds=child.pass_fds)
         out.close()
         log.info("started", extra={"proc": child.name, "pid": child.process.pid})
 
@@ -110,10 +112,15 @@ class Supervisor:
 
         thread = threading.Thread(target=loop, name="supervisor", daemon=True)
         thread.start()
+        self._watcher = thread
         return thread
 
-    def stop_watching(self) -> None:
+    def stop_watching(self, wait: bool = True) -> None:
+        """No more restarts. ``wait``: also let a restart under way finish, so that none starts
+        after ``stop`` has signalled the children (a signal handler passes False)."""
         self._watching.set()
+        if wait and self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every child (Celery finishes its current task), then SIGKILL stragglers."""

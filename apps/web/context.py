@@ -20,6 +20,12 @@ class WebContext:
     ops_tokens: list[str] = field(default_factory=list)
     webhook_secret: str | None = None
     webhook_tolerance_s: int = 300
+    # /ops sessions live in the database; the cookie's MAC key comes from this secret, or, when
+    # None, from a key generated once in the database: the same in every process either way.
+    ops_session_secret: str | None = None
+    ops_session_ttl_s: int = 12 * 3600
+    ops_login_max_failures: int = 10  # failed ops logins per client and window, then 429
+    ops_login_window_s: int = 600
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch: int = 1000
     cache_max_age_s: int = 60

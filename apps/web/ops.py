@@ -1,8 +1,9 @@
 """``/ops``: the operators' page (status, failures, channels, one timeline per article) and ``/metrics``.
 
 Auth: ``Authorization: Bearer <ops token>``, or a login form that trades the token for a
-session cookie. The cookie holds a random session id signed with HMAC-SHA256 under a key
-made at start-up, never the token; it is HttpOnly, SameSite=Strict, and Secure over https.
+session cookie. The cookie holds a random session id signed with HMAC-SHA256, never the token;
+it is HttpOnly, SameSite=Strict, and Secure over https. Sessions and the failed-login throttle
+live in the database (``apps.web.sessions``), so every API process shares them.
 Form posts from a session must carry the session's CSRF token (compared in constant time),
 and an Origin or Referer header, when sent, must name this host. Bearer requests carry no
 ambient credential, so they need no CSRF token. Every action goes through
@@ -19,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,12 +35,13 @@ from syndication.operations import Done, discard_delivery, pause, resume, retry_
 from syndication.status import Status, collect_status
 from syndication.store.articles import feed_keys_of, find_by_url, get_article
 from syndication.store.deliveries import deliveries_of, list_deliveries
+from syndication.store.sessions import OpsSession
 from syndication.store.timeline import steps_of
 from apps.web.auth import token_matches
 from apps.web.context import WebContext
+from apps.web.sessions import LoginThrottle, Sessions
 
 COOKIE = "syndication_ops"
-SESSION_TTL_S = 12 * 3600
 SNAPSHOT_TTL_S = 3.0  # a worker ping waits out its whole timeout: share one answer between viewers
 
 
@@ -48,66 +50,11 @@ def actor_for(token: str) -> str:
     return "ops:" + hashlib.sha256(token.encode()).hexdigest()[:6]
 
 
-@dataclass
-class OpsSession:
-    actor: str
-    csrf: str
-    expires: float
-    flash: list[str] = field(default_factory=list)
-
-
-class Sessions:
-    """Server-side sessions behind HMAC-signed cookie values (``<id>.<hex mac>``)."""
-
-    def __init__(self, key: bytes | None = None, *, ttl_s: int = SESSION_TTL_S,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._key = key or secrets.token_bytes(32)
-        self._items: dict[str, OpsSession] = {}
-        self._lock = threading.Lock()
-        self.ttl_s, self.clock = ttl_s, clock
-
-    def _mac(self, sid: str) -> str:
-        return hmac.new(self._key, sid.encode(), hashlib.sha256).hexdigest()
-
-    def create(self, actor: str) -> tuple[str, OpsSession]:
-        """A new session; returns (cookie value, session)."""
-        sid = secrets.token_urlsafe(32)
-        session = OpsSession(actor, secrets.token_urlsafe(32), self.clock() + self.ttl_s)
-        with self._lock:
-            now = self.clock()
-            for stale in [k for k, s in self._items.items() if s.expires <= now]:
-                del self._items[stale]
-            self._items[sid] = session
-        return f"{sid}.{self._mac(sid)}", session
-
-    def _sid(self, cookie: str | None) -> str | None:
-        sid, _, mac = (cookie or "").partition(".")
-        if not sid or not hmac.compare_digest(self._mac(sid).encode(), mac.encode()):
-            return None
-        return sid
-
-    def get(self, cookie: str | None) -> OpsSession | None:
-        sid = self._sid(cookie)
-        if sid is None:
-            return None
-        with self._lock:
-            session = self._items.get(sid)
-            if session is not None and session.expires <= self.clock():
-                del self._items[sid]
-                return None
-            return session
-
-    def drop(self, cookie: str | None) -> None:
-        sid = self._sid(cookie)
-        if sid is not None:
-            with self._lock:
-                self._items.pop(sid, None)
-
-
 @dataclass(frozen=True)
 class Principal:
     actor: str
     session: OpsSession | None  # None: a bearer request
+    cookie: str | None = None  # the session's cookie value, to leave it a message
 
 
 def authenticate(request: Request, tokens: list[str], sessions: Sessions) -> Principal | None:
@@ -116,8 +63,20 @@ def authenticate(request: Request, tokens: list[str], sessions: Sessions) -> Pri
     if scheme.lower() == "bearer" and value.strip():
         token = value.strip()
         return Principal(actor_for(token), None) if tokens and token_matches(token, tokens) else None
-    session = sessions.get(request.cookies.get(COOKIE))
-    return Principal(session.actor, session) if session else None
+    cookie = request.cookies.get(COOKIE)
+    session = sessions.get(cookie)
+    return Principal(session.actor, session, cookie) if session else None
+
+
+def bearer_presented(request: Request) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(value.strip())
+
+
+def client_of(request: Request) -> str:
+    """The client a failed login counts against: its address. Behind a proxy that uvicorn trusts
+    (``FORWARDED_ALLOW_IPS``; by default one on this host), the address it forwards."""
+    return request.client.host if request.client else "unknown"
 
 
 def same_origin(request: Request) -> bool:
@@ -176,8 +135,13 @@ def templates() -> Environment:
 
 def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    sessions = sessions or Sessions(clock=lambda: ctx.clock().timestamp())
+    sessions = sessions or Sessions(ctx.store, secret=ctx.ops_session_secret, ttl_s=ctx.ops_session_ttl_s,
+                                    clock=ctx.clock)
+    throttle = LoginThrottle(ctx.store, limit=ctx.ops_login_max_failures, window_s=ctx.ops_login_window_s,
+                             clock=ctx.clock)
     env = templates()
+    # Not shared state: a short-lived copy of the broker's answer, so that many viewers cost one
+    # worker ping per process and period. Each process asking on its own is just as correct.
     cache: dict[str, Any] = {"at": 0.0, "value": (None, None)}
     cache_lock = threading.Lock()
 
@@ -197,9 +161,8 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
     def page(request: Request, name: str, principal: Principal | None, status_code: int = 200,
              **values: Any) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)
-        flash = principal.session.flash[:] if principal and principal.session else []
-        if principal and principal.session:
-            principal.session.flash.clear()
+        flash = (sessions.take_flash(principal.cookie)
+                 if principal and principal.session and principal.session.flash else [])
         html = env.get_template(name).render(
             request=request, principal=principal, csrf=principal.session.csrf if principal and principal.session else "",
             nonce=nonce, flash=flash, now=ctx.clock(), site=ctx.site.site, path=request.url.path, **values)
@@ -211,9 +174,16 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
             "Cache-Control": "no-store"})
 
     def require(request: Request) -> Principal:
+        # A bearer token is a login too: guessing one is throttled like the form.
+        guessing = bearer_presented(request)
+        if guessing and (wait := throttle.retry_after(client_of(request))):
+            raise HTTPException(429, f"too many failed ops logins: try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
         principal = authenticate(request, ctx.ops_tokens, sessions)
         if principal is not None:
             return principal
+        if guessing:
+            throttle.failed(client_of(request))
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise HTTPException(303, "log in first", headers={"Location": f"/ops/login?next={quote(target)}"})
@@ -231,12 +201,12 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
         except ValidationError as exc:
             if principal.session is None:
                 raise HTTPException(409, str(exc)) from exc
-            principal.session.flash.append(f"Not done: {exc}")
+            sessions.add_flash(principal.cookie, f"Not done: {exc}")
             return RedirectResponse(_safe_next(next_path), status_code=303)
         if principal.session is None:
             return JSONResponse({"action": done.action, "target": done.target, "message": done.message,
                                  "ids": list(done.ids)})
-        principal.session.flash.append(done.message)
+        sessions.add_flash(principal.cookie, done.message)
         return RedirectResponse(_safe_next(next_path), status_code=303)
 
     @router.get("/metrics")
@@ -257,10 +227,20 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
     def login(request: Request, token: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
         if not same_origin(request):
             raise HTTPException(403, "cross-site login refused")
+        client = client_of(request)
+        if wait := throttle.retry_after(client):
+            # Checked before the token, so a throttled client learns nothing from its guesses.
+            response = page(request, "ops_login.html", None, status_code=429, next=_safe_next(next),
+                            error=f"Too many failed logins from your address: try again in {wait} s.",
+                            configured=bool(ctx.ops_tokens))
+            response.headers["Retry-After"] = str(wait)
+            return response
         token = token.strip()
         if not ctx.ops_tokens or not token or not token_matches(token, ctx.ops_tokens):
+            throttle.failed(client)
             return page(request, "ops_login.html", None, status_code=401, next=_safe_next(next),
                         error="That is not a valid ops token.", configured=bool(ctx.ops_tokens))
+        throttle.succeeded(client)
         cookie, _ = sessions.create(actor_for(token))
         response = RedirectResponse(_safe_next(next), status_code=303)
         response.set_cookie(COOKIE, cookie, max_age=sessions.ttl_s, path="/ops", httponly=True,

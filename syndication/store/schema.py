@@ -185,3 +185,39 @@ class OpsActionRow(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OpsSessionRow(Base):
+    """An operator's login session, shared by every API process.
+
+    Only the SHA-256 of the session id is kept, so a copy of this table opens no session.
+    """
+
+    __tablename__ = "ops_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    csrf: Mapped[str] = mapped_column(String(64))
+    flash: Mapped[list[Any]] = mapped_column(JSON, default=list)  # messages shown once, on the next page
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginFailureRow(Base):
+    """Failed ops logins of one client in its current window (the login throttle)."""
+
+    __tablename__ = "login_failures"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started: Mapped[datetime]
+
+
+class SecretKeyRow(Base):
+    """A key generated once, at first start, and shared by every process and restart."""
+
+    __tablename__ = "secret_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]

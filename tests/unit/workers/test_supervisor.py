@@ -1,6 +1,7 @@
 """The supervisor restarts a child that dies on its own, and gives up on a crash loop."""
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -41,3 +42,35 @@ def test_watching_gives_up_through_the_callback(tmp_path: Path) -> None:
     supervisor.watch(lambda reason: gave_up.set(), interval=0.05)
     assert gave_up.wait(10)
     supervisor.stop()
+
+
+SERVE_ONCE = """
+import os, socket, sys
+listener = socket.socket(fileno=int(sys.argv[1]))
+conn, _ = listener.accept()
+conn.sendall(b"served by %d" % os.getpid())
+conn.close()
+"""
+
+
+def test_a_restarted_child_serves_on_the_socket_it_inherits(tmp_path: Path) -> None:
+    # Given a listening socket opened here and a child that serves one connection on it
+    listener = socket.create_server(("127.0.0.1", 0))
+    port, fd = listener.getsockname()[1], listener.fileno()
+    supervisor = Supervisor(env={}, log_dir=tmp_path)
+    child = supervisor.start(Child("api-1", [sys.executable, "-c", SERVE_ONCE, str(fd)], pass_fds=(fd,)))
+    first_pid = child.process.pid  # type: ignore[union-attr]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            assert conn.recv(100) == b"served by %d" % first_pid
+        child.process.wait()  # type: ignore[union-attr]
+        # When a client connects while the child is gone, the connection waits in the socket's queue
+        waiting = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # Then the restarted child, on the same socket, answers it
+        assert supervisor.restart_dead() == ["api-1"]
+        with waiting:
+            assert waiting.recv(100) == b"served by %d" % child.process.pid  # type: ignore[union-attr]
+        assert child.process.pid != first_pid  # type: ignore[union-attr]
+    finally:
+        supervisor.stop()
+        listener.close()

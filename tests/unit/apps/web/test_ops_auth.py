@@ -101,20 +101,19 @@ def test_an_actor_names_a_token_without_revealing_it() -> None:
     assert OPS_TOKEN not in ACTOR
 
 
-def test_a_session_cookie_is_signed_and_expires() -> None:
-    now = [1000.0]
-    sessions = Sessions(b"k" * 32, ttl_s=60, clock=lambda: now[0])
+def test_a_session_cookie_is_signed_and_expires(store: Store, clock: FixedClock) -> None:
+    sessions = Sessions(store, secret="k" * 32, ttl_s=60, clock=clock)
     cookie, session = sessions.create(ACTOR)
     sid, mac = cookie.split(".")
     # The cookie is a random id and its MAC: it verifies, and any change is refused
-    assert sessions.get(cookie) is session and session.actor == ACTOR
+    assert sessions.get(cookie) == session and session.actor == ACTOR
     assert sessions.get(f"{sid}.{'0' * len(mac)}") is None
     assert sessions.get(f"{sid[:-1]}x.{mac}") is None
     assert sessions.get(sid) is None and sessions.get(None) is None
-    # A cookie signed under another key (another process, a forger) is refused
-    assert Sessions(b"j" * 32).get(cookie) is None
+    # A cookie signed under another key (a forger) is refused
+    assert Sessions(store, secret="j" * 32, clock=clock).get(cookie) is None
     # And it ends after its time, or at log-out
-    now[0] += 61
+    clock.now += timedelta(seconds=61)
     assert sessions.get(cookie) is None
     cookie, _ = sessions.create(ACTOR)
     sessions.drop(cookie)
