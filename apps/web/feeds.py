@@ -21,7 +21,9 @@ from apps.web.context import WebContext
 
 @dataclass(frozen=True)
 class _Cached:
-    stamp: tuple[int, int]  # (mtime_ns, size): a rewritten file gets a new stamp
+    # (inode, mtime_ns, size): a rewritten file gets a new stamp; the inode too, since every write
+    # renames a new file into place and a shared volume (NFS) may keep only coarse mtimes.
+    stamp: tuple[int, int, int]
     body: bytes
     gzipped: bytes
     etag: str
@@ -40,7 +42,7 @@ class FileCache:
             st = path.stat()
         except FileNotFoundError:
             return None
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         cached = self._items.get(path)
         if cached and cached.stamp == stamp:
             return cached
