@@ -38,6 +38,7 @@ KEYS = [
     "publish_to_visible_never_seen", "publish_to_visible_seen_p50_ms", "publish_api_p50_ms",
     "burst_articles", "burst_accepted", "burst_accept_rate_per_s", "burst_consistent_s", "burst_floor_s",
     "burst_ratio", "renders_total", "feeds_total", "renders_per_feed_max", "renders_per_feed_mean",
+    "renders_all", "render_windows_in_burst",
     "render_100_items_ms_ours_rss_atom_json", "render_100_items_ms_ours_rss_atom",
     "render_100_items_ms_plain_feedgen_rss_atom", "posts_per_s",
     "render_50_items_one_changed_ms", "render_50_items_cold_ms", "render_ratio_to_feedgen",
@@ -107,7 +108,8 @@ def measure_burst(args: argparse.Namespace, product: Product, workload: Workload
     _step("waiting until every feed is rendered up to date")
     _take(out, notes, "burst_consistency",
           burst.wait_consistent(product, workload, sent["_last_accept"], timeout=args.consistency_timeout))
-    renders = burst.render_stats(before, burst.settle_renders(product))
+    took = (sent.get("_notes", {}).get("sending_s") or 0) + (out.get("burst_consistent_s") or 0)
+    renders = burst.render_stats(before, burst.settle_renders(product), burst_s=took or None)
     if out.get("burst_consistent_s") is None:
         # The feeds never caught up, so the counts stop short: keep them as evidence, not as a result.
         renders["_notes"]["incomplete"] = {k: renders.pop(k) for k in ("renders_total", "renders_per_feed_max",

@@ -172,14 +172,23 @@ def settle_renders(product: Product, *, quiet_s: float = 2.0, timeout: float = 3
     return counts
 
 
-def render_stats(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
-    """Renders each feed did during the burst."""
+def render_stats(before: dict[str, int], after: dict[str, int], *, burst_s: float | None = None,
+                 window_ms: int = 50) -> dict[str, Any]:
+    """Renders each feed did during the burst.
+
+    The goal is two rules: every feed but ``all`` renders at most 3 times
+    (``renders_per_feed_max``), and ``all``, which most readers poll, at most once per render
+    window while the burst lasts (``renders_all`` against ``render_windows_in_burst``).
+    """
     per_feed = {key: count - before.get(key, 0) for key, count in after.items()}
     total = sum(per_feed.values())
+    windows = int(burst_s * 1000 // window_ms) + 1 if burst_s is not None else None
     return {
         "renders_total": total,
         "feeds_total": len(after),
-        "renders_per_feed_max": max(per_feed.values(), default=0),
+        "renders_per_feed_max": max((n for key, n in per_feed.items() if key != "all"), default=0),
+        "renders_all": per_feed.get("all", 0),
+        "render_windows_in_burst": windows,
         "renders_per_feed_mean": round(total / len(after), 2) if after else None,
         "_notes": {"most_rendered": sorted(per_feed.items(), key=lambda kv: -kv[1])[:5]},
     }

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.product import SITE_TOML
+from bench.setups import reset_database
 from bench.workload import Workload, utcnow
 from config import Settings
 from syndication.publishing import announce, parse_batch, publish
@@ -34,12 +35,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL URL (its schema is emptied first); default a fresh SQLite file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="syndication-ingest-") as tmp:
         root = Path(tmp)
         (root / "site.toml").write_text(SITE_TOML)
         site = load_site(root / "site.toml")
-        store = Store.from_url(f"sqlite:///{root / 'syndication.db'}")
+        if args.database_url:
+            reset_database(args.database_url)
+        store = Store.from_url(args.database_url or f"sqlite:///{root / 'syndication.db'}")
         redis = EmbeddedRedis(root)
         settings = Settings(config=root / "site.toml", data_dir=root, broker_url=redis.start())
         dispatcher = CeleryDispatcher(create_app(settings), BrokerState(client_for(settings.broker_url or "")),

@@ -39,6 +39,8 @@ def met(measured: dict[str, Any]) -> dict[str, bool]:
     The production set-up's numbers (``measured["postgres"]``) get verdicts named ``postgres.<key>``.
     """
     verdicts = {}
+    if measured.get("renders_all") is not None and measured.get("render_windows_in_burst"):
+        verdicts["renders_all"] = measured["renders_all"] <= measured["render_windows_in_burst"]
     nested = measured.get("postgres")
     if isinstance(nested, dict) and "skipped" not in nested:
         verdicts.update({f"postgres.{key}": ok for key, ok in met(nested).items()})

@@ -17,7 +17,7 @@ from syndication.publishing import utcnow
 from syndication.rendering import damaged_feeds
 from syndication.rendering import render_feed as render_feed_files
 from syndication.delivering import release_dead_claims, run_delivery
-from syndication.social import plan_event
+from syndication.social import plan_event, plan_events
 from syndication.sweeping import forget_dispatches, queue_deliveries
 from syndication.sweeping import sweep as sweep_outbox
 from syndication.websub import ping_hubs as ping
@@ -83,8 +83,7 @@ def process_event(event_id: str) -> None:
 def process_events(event_ids: list[str]) -> None:
     """``process_event`` for a batch of events (what a batch publish sends); each is idempotent."""
     res = resources.get()
-    ids = [d for event_id in event_ids for d in plan_event(res.store, res.site, res.channels.active, event_id,
-                                                           clock=utcnow)]
+    ids = plan_events(res.store, res.site, res.channels.active, event_ids, clock=utcnow)
     if ids:
         queue_deliveries(res.store, _dispatcher(), ids, clock=utcnow)
 

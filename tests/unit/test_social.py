@@ -13,7 +13,7 @@ from syndication.channels.preview import PreviewChannel
 from syndication.channels.registry import Channels
 from syndication.delivering import run_delivery
 from syndication.publishing import parse_batch, publish, unpublish
-from syndication.social import plan_event
+from syndication.social import plan_event, plan_events
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, deliveries_of, ensure_delivery
 from syndication.store.schema import DeliveryRow
@@ -235,3 +235,25 @@ def _blocked_inserts(store: Store) -> int:
         return int(conn.scalar(text(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
             "AND query ILIKE 'INSERT INTO deliveries%'")) or 0)
+
+
+def test_a_batch_of_events_is_planned_as_each_would_be_alone(store: Store, clock: FixedClock) -> None:
+    # Given a batch publish: one fresh article, one from the archive, one that asks not to be posted
+    site, channel = social_site(), PreviewChannel(clock=clock)
+    articles, refused = parse_batch([
+        article_json(1, published_at=clock().isoformat()),
+        article_json(2, published_at=(clock() - timedelta(hours=25)).isoformat()),
+        article_json(3, published_at=clock().isoformat(), social={"skip": True})], site=site)
+    assert not refused
+    events = [e.id for e in publish(store, site, articles, clock=clock).events]
+    # When the batch's message is planned, and planned again (a redelivered message)
+    ids = plan_events(store, site, {"preview": channel}, events, clock=clock)
+    assert plan_events(store, site, {"preview": channel}, events, clock=clock) == ids
+    # Then only the fresh article is to be posted, with its text; the others are skipped with
+    # their reasons and no text, and every event is processed once
+    assert [(d.state, d.text is not None) for d in ledger(store, "art-1")] == [("pending", True)]
+    assert [(d.id, d.article_id) for d in ledger(store, "art-1")] == [(ids[0], "art-1")] and len(ids) == 1
+    assert [(d.state, d.text) for a in ("art-2", "art-3") for d in ledger(store, a)] == [("skipped", None)] * 2
+    assert [s["reason"] for a in ("art-2", "art-3") for s in steps(store, "delivery.skipped", a)] == [
+        "older than 24 h when published (flood guard)", "the article asks not to be posted (social.skip)"]
+    assert sum(len(steps(store, "event.processed", a)) for a in ("art-1", "art-2", "art-3")) == 3
