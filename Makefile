@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint-imports bench install lint clean
+.PHONY: run test test-fast lint-imports bench install lint clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test-fast: $(STAMP)
 # The layers (pyproject's [tool.importlinter]): entry points -> workers -> the domain -> config.
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports --no-cache
+
+# Rewrite docs/screenshots/ (the README's) from the browser test; `make test` leaves them alone.
+screenshots: $(STAMP)
+	SYNDICATION_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

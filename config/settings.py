@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     render_window_ms: int = 50
     sweep_interval_s: float = 2.0
     sweep_grace_s: float = 5.0
+    # Back-off bases, here so that tests (and impatient deployments) need not wait on the defaults:
+    # a failed delivery waits base * 2**(attempt-1), with jitter, at most the cap; an event handed
+    # to the broker but not processed is sent again after redispatch_after_s, then twice as long...
+    delivery_backoff_base_s: float = Field(default=1.0, gt=0)
+    delivery_backoff_cap_s: float = Field(default=300.0, gt=0)
+    redispatch_after_s: float = Field(default=60.0, gt=0)
     visibility_timeout_s: int = 3600
     log_json: bool = False
     log_level: str = "INFO"

@@ -9,7 +9,7 @@ from syndication.publishing import Clock, Dispatcher, utcnow
 from syndication.store import Store
 from syndication.store.deliveries import due_deliveries, mark_queued, requeue_all_pending, unmark_queued
 from syndication.store.feed_state import stale_feeds
-from syndication.store.outbox import due_for_dispatch, mark_dispatched, redispatch_all_unprocessed
+from syndication.store.outbox import REDISPATCH_AFTER, due_for_dispatch, mark_dispatched, redispatch_all_unprocessed
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,12 @@ class Swept:
     deliveries: int = 0
 
 
-def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Clock = utcnow) -> Swept:
+def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Clock = utcnow,
+          redispatch_after: timedelta = REDISPATCH_AFTER) -> Swept:
     """Re-dispatch outbox events older than ``grace`` that are not processed, ask for renders of
     feeds whose changes are older than ``grace`` and still not rendered, and queue deliveries
-    that are due (a retry's time has come, or a claim's lease expired after a crash).
+    that are due (a retry's time has come, or a claim's lease expired after a crash). A re-sent
+    event is due again ``redispatch_after`` later, then twice as long (``redispatch_delay``).
 
     Safe to run often and concurrently: events are idempotent by id and renders are throttled.
     """
@@ -38,7 +40,7 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
     if events:
         dispatcher.send_events(events)
         with store.transaction() as session:
-            mark_dispatched(session, [e.id for e in events], now=clock())
+            mark_dispatched(session, [e.id for e in events], now=clock(), redispatch_after=redispatch_after)
     if deliveries:
         queue_deliveries(store, dispatcher, deliveries, clock=clock)
     if events or feeds or deliveries:

@@ -103,4 +103,5 @@ def sweep() -> None:
         res.broker.clear_pending()  # flags may name messages the restart lost
         forget_dispatches(res.store, clock=utcnow)
     release_dead_claims(res.store, host=HOST, alive=pid_alive, clock=utcnow)
-    sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s))
+    sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s),
+                 redispatch_after=timedelta(seconds=res.settings.redispatch_after_s))

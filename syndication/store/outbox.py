@@ -52,13 +52,15 @@ REDISPATCH_AFTER = timedelta(seconds=60)
 REDISPATCH_MAX = timedelta(hours=1)
 
 
-def redispatch_delay(dispatch_count: int) -> timedelta:
+def redispatch_delay(dispatch_count: int, base: timedelta = REDISPATCH_AFTER) -> timedelta:
     """How long a dispatched event may stay unprocessed before it is sent again: 1, 2, 4...
-    minutes, at most an hour. A backlog delays processing; doubling keeps duplicates few."""
-    return min(REDISPATCH_MAX, REDISPATCH_AFTER * 2 ** min(max(dispatch_count - 1, 0), 10))
+    minutes (``base`` doubling), at most an hour. A backlog delays processing; doubling keeps
+    duplicates few."""
+    return min(REDISPATCH_MAX, base * 2 ** min(max(dispatch_count - 1, 0), 10))
 
 
-def mark_dispatched(session: Session, event_ids: list[str], *, now: datetime) -> None:
+def mark_dispatched(session: Session, event_ids: list[str], *, now: datetime,
+                    redispatch_after: timedelta = REDISPATCH_AFTER) -> None:
     if not event_ids:
         return
     counts = {event_id: count for event_id, count in session.execute(
@@ -68,7 +70,7 @@ def mark_dispatched(session: Session, event_ids: list[str], *, now: datetime) ->
         by_count.setdefault(int(count or 0) + 1, []).append(event_id)
     for count, ids in by_count.items():
         session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
-            dispatched_at=now, dispatch_count=count, next_dispatch_at=now + redispatch_delay(count)))
+            dispatched_at=now, dispatch_count=count, next_dispatch_at=now + redispatch_delay(count, redispatch_after)))
 
 
 def mark_processed(session: Session, event_id: str, *, now: datetime) -> bool:

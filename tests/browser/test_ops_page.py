@@ -3,7 +3,8 @@ timeline, retries it and watches it go out — once.
 
 Runs Debian's /usr/bin/chromium through Playwright (never a downloaded browser). Skipped when it
 is missing, except in CI (``CI`` set), where `.ci/run` installs it and a missing one fails.
-Saves the screenshots in docs/screenshots/ that the README shows.
+Takes three screenshots; only with ``SYNDICATION_SCREENSHOTS`` set (``make screenshots``) are they
+written over the tracked ones in docs/screenshots/ that the README shows, otherwise to a temporary folder.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
 from syndication.store.deliveries import list_deliveries
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS_ENV = "SYNDICATION_SCREENSHOTS"
 OPS_TOKEN = "ops-browser-token-2718"
 SITE = """
 [site]
@@ -54,6 +57,14 @@ def chromium() -> Path:
             pytest.fail(f"CI is set but {message}")
         pytest.skip(message)
     return CHROMIUM
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: docs/screenshots/ when asked for (``make screenshots``), else tmp."""
+    folder = DOCS_SCREENSHOTS if os.environ.get(SCREENSHOTS_ENV) else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
@@ -93,15 +104,9 @@ def x_delivery(stack: Stack, article_id: str):  # type: ignore[no-untyped-def]
     return found[0] if found else None
 
 
-def clear_faults(x: XStandIn) -> None:
-    # The stand-in has no public "clear"; its scripted faults are a deque under its lock.
-    with x._lock:  # noqa: SLF001
-        x._script.clear()  # noqa: SLF001
-
-
 @pytest.mark.timeout(240)
-def test_an_operator_retries_a_failed_post_from_the_ops_page(stack: Stack, x: XStandIn, page) -> None:  # type: ignore[no-untyped-def]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_an_operator_retries_a_failed_post_from_the_ops_page(stack: Stack, x: XStandIn, page,  # type: ignore[no-untyped-def]
+                                                            screenshots: Path) -> None:
     # Given a newsroom with a few older stories in its feeds (too old to be posted)...
     with stack.client() as http:
         backlog = [article_json(i, title=t) for i, t in enumerate(
@@ -115,7 +120,8 @@ def test_an_operator_retries_a_failed_post_from_the_ops_page(stack: Stack, x: XS
     failed = wait_for(lambda: (lambda d: d if d and d.state == "failed" else None)(x_delivery(stack, "art-tram")),
                       60, interval=0.3, what="the X delivery to fail")
     assert x.tweets == []
-    clear_faults(x)  # X is healthy again
+    # X is healthy again: its remaining scripted faults are dropped through the control API
+    assert httpx.post(f"{x.url}/_standin/reset", timeout=5).status_code == 200
 
     # When the operator opens /ops, is sent to the login form, and logs in with the ops token
     errors: list[str] = []
@@ -130,7 +136,7 @@ def test_an_operator_retries_a_failed_post_from_the_ops_page(stack: Stack, x: XS
     assert page.locator("#channels tr[data-channel='x'] [data-state]").inner_text() == "active"
     row = page.locator(f"table.failures tr[data-delivery='{failed.id}']")
     assert "HTTP 503" in row.inner_text() or "503" in row.inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "ops-overview.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "ops-overview.png"), full_page=True)
     # And its status part refreshes itself from /ops/status.json (the inline script runs under the CSP)
     refreshed = page.inner_text("#refreshed")
     page.wait_for_function("was => document.getElementById('refreshed').textContent !== was", arg=refreshed,
@@ -146,7 +152,7 @@ def test_an_operator_retries_a_failed_post_from_the_ops_page(stack: Stack, x: XS
     assert steps.count("delivery.attempt") == 2 and steps[-1] == "delivery.failed"
     delivery_row = page.locator(f"#deliveries tr[data-delivery='{failed.id}']")
     assert delivery_row.locator("[data-state]").inner_text() == "failed"
-    page.screenshot(path=str(SCREENSHOTS / "ops-article-timeline.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "ops-article-timeline.png"), full_page=True)
 
     # When they click Retry
     delivery_row.get_by_role("button", name="Retry").click()
@@ -161,7 +167,7 @@ def test_an_operator_retries_a_failed_post_from_the_ops_page(stack: Stack, x: XS
     wait_for(posted, 60, interval=1.0, what="the page to show the delivery posted")
     timeline = page.locator("#timeline").inner_text()
     assert "ops.retry" in timeline and "delivery.posted" in timeline
-    page.screenshot(path=str(SCREENSHOTS / "ops-failed-retry.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "ops-failed-retry.png"), full_page=True)
     assert errors == []  # no script error, no Content-Security-Policy violation
     # And X holds exactly one post of the story
     assert len(x.tweets) == 1 and len(x.live_tweets) == 1

@@ -14,6 +14,11 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def backend() -> str:
+    return "sqlite"  # nothing here depends on the database: one backend is enough
+
+
 def count_articles(stack: Stack) -> int:
     with stack.runtime.store.read() as session:
         return count(session)

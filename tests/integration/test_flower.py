@@ -12,6 +12,13 @@ from tests.conftest import article_json
 from tests.support.stack import Stack, free_port, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def backend() -> str:
+    return "sqlite"  # nothing here depends on the database: one backend is enough
+
+
 USER, PASSWORD = "ops", "flower-pass-7"
 
 

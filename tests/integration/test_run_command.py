@@ -84,7 +84,7 @@ def test_sixty_articles_posted_exactly_once_through_a_crash_and_a_flaky_rate_lim
                 missing = [u for u, n in counts().items() if n == 0]
                 raise AssertionError(f"not posted within 90 s: {missing}; "
                                      f"X holds {[t.original_text for t in x.tweets][:5]}...") from None
-            time.sleep(3)
+            product.wait_settled()
             assert set(counts().values()) == {1}, {k: v for k, v in counts().items() if v != 1}
         finally:
             product.terminate()

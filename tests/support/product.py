@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.stack import free_port, wait_for
+from syndication.store import Store
+from tests.support.stack import free_port, wait_for, wait_settled
 
 
 @dataclass
@@ -43,6 +44,16 @@ class Product:
 
         wait_for(up, timeout, interval=0.2, what="syndication run to answer")
         return self
+
+    def wait_settled(self, timeout: float = 60) -> None:
+        """Wait until the product's outbox and ledger settle (``tests.support.stack.wait_settled``).
+        Reads the default database under the data folder, as `syndication run` uses it."""
+        url = self.env.get("SYNDICATION_DATABASE_URL") or f"sqlite:///{(self.root / 'var' / 'syndication.db').resolve()}"
+        store = Store.from_url(url, migrate_schema=False)
+        try:
+            wait_settled(store, timeout)
+        finally:
+            store.dispose()
 
     def kill(self) -> None:
         """SIGKILL the whole process group: runner, redis-server, workers, beat."""

@@ -20,11 +20,17 @@ import kombu.exceptions
 import redis
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import func, select
 
 from config import Settings
 from apps.cli.run import web_context
 from apps.cli.runtime import Runtime
 from apps.web.app import create_app
+from syndication.store import Store
+from syndication.store.deliveries import FINAL
+from syndication.store.feed_state import all_states
+from syndication.store.outbox import oldest_pending
+from syndication.store.schema import DeliveryRow
 from workers.app import create_app as create_celery
 from workers.embedded_redis import EmbeddedRedis
 from workers.supervisor import Supervisor, worker_commands
@@ -49,6 +55,12 @@ template = "{{ title }} {{ url }}"
 """
 
 
+# Short waits, so that tests wait on what the product does and not on production back-off:
+# the sweeper runs every second, and lost messages are re-sent after seconds, not minutes.
+FAST: dict[str, float] = {"sweep_interval_s": 1.0, "sweep_grace_s": 2.0, "redispatch_after_s": 5.0,
+                          "delivery_backoff_base_s": 0.25, "delivery_backoff_cap_s": 5.0}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,6 +77,35 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.0
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def unsettled(store: Store) -> list[str]:
+    """What is still in motion: unprocessed outbox events, deliveries not in a final state,
+    stale feeds. Empty when the pipeline has nothing left to do."""
+    with store.read() as session:
+        open_deliveries = session.scalar(select(func.count()).select_from(DeliveryRow)
+                                         .where(DeliveryRow.state.not_in(FINAL))) or 0
+        stale = [s.feed_key for s in all_states(session) if s.stale]
+        pending = oldest_pending(session)
+    return ([f"outbox event {pending.id} ({pending.kind} {pending.article_id})"] if pending else []) + \
+        ([f"{open_deliveries} deliveries not final"] if open_deliveries else []) + \
+        [f"feed {key} stale" for key in stale]
+
+
+def wait_settled(store: Store, timeout: float = 60) -> None:
+    """Wait until the outbox holds no unprocessed event, every delivery is in a final state and
+    no feed is stale: from then on nothing more happens until something new arrives. Use it
+    before asserting that something did *not* happen, never a fixed sleep."""
+    last: list[str] = []
+
+    def settled() -> bool:
+        last[:] = unsettled(store)
+        return not last
+
+    try:
+        wait_for(settled, timeout, interval=0.1, what="the outbox and the ledger to settle")
+    except AssertionError:
+        raise AssertionError(f"not settled after {timeout}s: {last[:10]}") from None
+
+
 @dataclass
 class Stack:
     root: Path
@@ -77,6 +118,7 @@ class Stack:
     thread: threading.Thread | None = None
     port: int = 0
     settings: Settings | None = None
+    database_url: str | None = None  # None: SQLite under the data folder
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Stack":
@@ -85,8 +127,8 @@ class Stack:
         self.start_redis()
         self.settings = Settings(
             config=self.root / "site.toml", data_dir=self.root / "var", broker_url=self.redis.url,  # type: ignore[union-attr]
-            api_tokens=[SecretStr(TOKEN)], sweep_interval_s=1.0, sweep_grace_s=2.0,
-            **{k: v for k, v in self.extra_env.items() if k in Settings.model_fields},
+            api_tokens=[SecretStr(TOKEN)], database_url=self.database_url,
+            **{**FAST, **{k: v for k, v in self.extra_env.items() if k in Settings.model_fields}},
         )
         self.runtime = Runtime(self.settings)
         self.runtime.store  # migrate  # noqa: B018
@@ -103,7 +145,7 @@ class Stack:
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics),
                 "SYNDICATION_CONFIG": str(s.config), "SYNDICATION_DATA_DIR": str(s.resolved_data_dir),
                 "SYNDICATION_DATABASE_URL": s.resolved_database_url,
-                "SYNDICATION_SWEEP_INTERVAL_S": "1", "SYNDICATION_SWEEP_GRACE_S": "2",
+                **{f"SYNDICATION_{k.upper()}": str(v) for k, v in FAST.items()},
                 **{f"SYNDICATION_{k.upper()}": v for k, v in self.extra_env.items()}}
 
     def start_redis(self) -> None:
@@ -149,6 +191,11 @@ class Stack:
             self.supervisor.stop()
         if self.redis:
             self.redis.stop()
+
+    # -- state ------------------------------------------------------------------------------
+    def wait_settled(self, timeout: float = 60) -> None:
+        """Wait until nothing is left in motion (see ``wait_settled``); then assert what did not happen."""
+        wait_settled(self.runtime.store, timeout)
 
     # -- faults -----------------------------------------------------------------------------
     def kill_workers(self) -> None:

@@ -17,7 +17,8 @@ Standalone, for a full stack (prints its URL, runs until killed)::
     python -m tests.support.x_standin --port 8089 --fail-rate 0.15 --rate-limit 20/3
 
 Another process reads its state with ``GET /_standin/state`` and queues faults with
-``POST /_standin/faults`` (see ``XStandIn._control``); those routes need no OAuth.
+``POST /_standin/faults`` (see ``XStandIn._control``), and empties it between tests with
+``POST /_standin/reset``; those routes need no OAuth.
 
 Response shapes follow the X API v2 reference; error bodies are RFC 7807 problem
 documents as X sends them.
@@ -242,6 +243,17 @@ class XStandIn:
 
     # -- state -------------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Back to a new account: no posts, deletions, list members, logged requests or queued
+        faults, and a fresh rate-limit window. Users and the RNG's seed are kept."""
+        with self._lock:
+            self._script.clear()
+            self._window_start, self._window_calls = 0.0, 0
+            self.tweets.clear()
+            self.deleted_ids.clear()
+            self.list_members.clear()
+            self.requests.clear()
+
     def add_user(self, username: str) -> str:
         """Register an account and return its id."""
         with self._lock:
@@ -409,12 +421,15 @@ class XStandIn:
             }
 
     def _control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        """``GET /_standin/state``; ``POST /_standin/faults`` with ``{"kind": "fail", "count": 2,
+        """``GET /_standin/state``; ``POST /_standin/reset`` (see ``reset``); ``POST /_standin/faults`` with ``{"kind": "fail", "count": 2,
         "status": 503}``, ``{"kind": "rate_limit", "reset_at": 1767225600}``, ``{"kind": "drop"}``,
         ``{"kind": "slow", "seconds": 5}`` or ``{"kind": "post_then_fail", "drop": true}``
         (optional ``method`` and ``path`` narrow which request is hit). Not part of the X API."""
         if method == "GET" and path == "/_standin/state":
             return 200, self.snapshot()
+        if method == "POST" and path == "/_standin/reset":
+            self.reset()
+            return 200, {"reset": True}
         if method != "POST" or path != "/_standin/faults" or not isinstance(body, dict):
             return 404, problem(404, "Not Found Error", f"no control route {method} {path}")
         where = {"method": body.get("method"), "path": body.get("path")}

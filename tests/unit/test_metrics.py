@@ -9,8 +9,10 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,15 +26,20 @@ from syndication.store.deliveries import claim, ensure_delivery, mark_failed, pa
 from apps.web.app import create_app
 from apps.web.context import WebContext
 from tests.conftest import FixedClock, article_json
+from tests.support.brokers import celery_dispatcher, running_broker
+from workers.dispatch import CeleryDispatcher
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "config" / "alerts.yml"
 
 
-class NoDispatch:
-    def request_renders(self, feed_keys: Any) -> None: ...
-    def send_events(self, events: Any) -> None: ...
-    def send_deliveries(self, delivery_ids: Any) -> None: ...
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryDispatcher]:
+    """The real dispatcher on a running redis-server, with two section renders queued."""
+    with running_broker(tmp_path_factory.mktemp("broker")) as server:
+        dispatcher = celery_dispatcher(server.url)
+        dispatcher.request_renders(["section/politics", "section/sport"])
+        yield dispatcher
 
 
 def latency(kind: str, what: str) -> float:
@@ -103,20 +110,21 @@ def busy_store(store: Store, site: SiteConfig, clock: FixedClock, tmp_path: Path
         pause_channel(session, "preview", until=clock() + timedelta(hours=1), reason="maintenance", now=clock())
 
 
-def scrape(store: Store, site: SiteConfig, clock: FixedClock) -> str:
-    ctx = WebContext(site=site, store=store, dispatcher=NoDispatch(), feeds_dir=Path("unused"), clock=clock,
-                     ops_tokens=["ops-token-for-tests"], queue_depths=lambda: {"feeds": 2, "social": 0, "control": 1})
+def scrape(store: Store, site: SiteConfig, clock: FixedClock, broker: CeleryDispatcher) -> str:
+    ctx = WebContext(site=site, store=store, dispatcher=broker, feeds_dir=Path("unused"), clock=clock,
+                     ops_tokens=["ops-token-for-tests"], queue_depths=broker.broker.queue_depths)
     with TestClient(create_app(ctx)) as http:
         response = http.get("/metrics")  # no token: Prometheus scrapes without one
     assert response.status_code == 200
     return response.text
 
 
-def test_metrics_are_aggregates_without_ids(store: Store, site: SiteConfig, clock: FixedClock, tmp_path: Path) -> None:
-    # Given a store with a rendered feed, a failed delivery and a paused channel
+def test_metrics_are_aggregates_without_ids(store: Store, site: SiteConfig, clock: FixedClock, tmp_path: Path,
+                                            broker: CeleryDispatcher) -> None:
+    # Given a store with a rendered feed, a failed delivery and a paused channel, and two renders queued
     busy_store(store, site, clock, tmp_path)
     # When Prometheus scrapes /metrics
-    text = scrape(store, site, clock)
+    text = scrape(store, site, clock, broker)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples}
     # Then the numbers are there
@@ -215,11 +223,12 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_every_alert_rule_watches_a_series_that_metrics_exposes(store: Store, site: SiteConfig,
-                                                                clock: FixedClock, tmp_path: Path) -> None:
+                                                                clock: FixedClock, tmp_path: Path,
+                                                                broker: CeleryDispatcher) -> None:
     # Given the alert rules, and a scrape of a busy test app
     rules = [rule for group in load_yaml(ALERTS.read_text())["groups"] for rule in group["rules"]]
     busy_store(store, site, clock, tmp_path)
-    exposed = {s.name for family in text_string_to_metric_families(scrape(store, site, clock)) for s in family.samples}
+    exposed = {s.name for family in text_string_to_metric_families(scrape(store, site, clock, broker)) for s in family.samples}
     # Then there are rules for a stale feed, outbox lag, a paused channel and growing failures
     watched = {name for rule in rules for name in metric_names(rule["expr"])}
     assert {"syndication_feed_stale_seconds", "syndication_outbox_lag_seconds", "syndication_channel_paused",

@@ -31,9 +31,12 @@ def test_first_change_renders_at_once_later_ones_join_the_queued_render(broker: 
 
 def test_a_change_right_after_a_render_waits_out_the_window_once(broker: BrokerState) -> None:
     broker.claim_render("all", window_ms=500)
+    started = time.monotonic()
     broker.start_render("all")  # the render begins: later changes need a new render
     delay = broker.claim_render("all", window_ms=500)
-    assert delay is not None and 0.3 < delay <= 0.5  # the trailing render, within the window
+    elapsed = time.monotonic() - started
+    # The trailing render waits out what is left of the window, however long this machine took
+    assert delay is not None and 0.5 - elapsed - 0.01 <= delay <= 0.5
     assert broker.claim_render("all", window_ms=500) is None
 
 
@@ -48,8 +51,7 @@ def test_redis_restart_is_noticed_once(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path)
     state = BrokerState(client_for(server.start()))
     assert state.server_restarted() is False
-    server.stop()
-    time.sleep(0.1)
+    server.stop()  # returns once redis-server has exited
     server.start()
     state = BrokerState(client_for(server.url))
     # The AOF kept our note of the old run id: the restart is seen, once

@@ -22,28 +22,24 @@ from apps.web.app import create_app
 from apps.web.context import WebContext
 from apps.web.ops import COOKIE, Sessions, actor_for, same_origin
 from tests.conftest import FixedClock
+from tests.support.brokers import celery_dispatcher, running_broker, stopped_broker
+from workers.dispatch import CeleryDispatcher
 
 OPS_TOKEN = "ops-token-0123456789abcdef"
 ACTOR = "ops:" + hashlib.sha256(OPS_TOKEN.encode()).hexdigest()[:6]
 BROWSER = {"Accept": "text/html,application/xhtml+xml"}
 
 
-class Dispatcher:
-    def __init__(self, up: bool = True) -> None:
-        self.up = up
-
-    def request_renders(self, feed_keys: Any) -> None: ...
-    def send_events(self, events: Any) -> None: ...
-    def send_deliveries(self, delivery_ids: Any) -> None: ...
-
-    def ping(self) -> bool:
-        if not self.up:
-            raise ConnectionError("redis: connection refused")
-        return True
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryDispatcher]:
+    """The real dispatcher on a running redis-server, shared by the module's apps."""
+    with running_broker(tmp_path_factory.mktemp("broker")) as server:
+        yield celery_dispatcher(server.url)
 
 
-def context(store: Store, site: SiteConfig, **overrides: Any) -> WebContext:
-    values: dict[str, Any] = {"clock": FixedClock(), "site": site, "store": store, "dispatcher": Dispatcher(), "feeds_dir": Path("unused"),
+def context(store: Store, site: SiteConfig, dispatcher: CeleryDispatcher, **overrides: Any) -> WebContext:
+    values: dict[str, Any] = {"clock": FixedClock(), "site": site, "store": store, "dispatcher": dispatcher,
+                              "feeds_dir": Path("unused"),
                               "ops_tokens": [OPS_TOKEN], "channel_names": ["preview"],
                               "broker_snapshot": lambda: ({"feeds": 0, "social": 0, "control": 0}, ["w@h"])}
     values.update(overrides)
@@ -51,8 +47,8 @@ def context(store: Store, site: SiteConfig, **overrides: Any) -> WebContext:
 
 
 @pytest.fixture
-def http(store: Store, site: SiteConfig, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(context(store, site, clock=clock)), base_url="http://ops.test") as client:
+def http(store: Store, site: SiteConfig, clock: FixedClock, broker: CeleryDispatcher) -> Iterator[TestClient]:
+    with TestClient(create_app(context(store, site, broker, clock=clock)), base_url="http://ops.test") as client:
         yield client
 
 
@@ -179,8 +175,8 @@ def test_the_login_form_sets_a_strict_signed_cookie_that_is_not_the_token(http: 
     assert page.status_code == 200 and ACTOR in page.text and OPS_TOKEN not in page.text
 
 
-def test_over_https_the_cookie_is_secure(store: Store, site: SiteConfig) -> None:
-    with TestClient(create_app(context(store, site)), base_url="https://ops.test") as http:
+def test_over_https_the_cookie_is_secure(store: Store, site: SiteConfig, broker: CeleryDispatcher) -> None:
+    with TestClient(create_app(context(store, site, broker)), base_url="https://ops.test") as http:
         assert "Secure" in log_in(http).headers["set-cookie"]
 
 
@@ -216,8 +212,8 @@ def test_logging_out_ends_the_session(http: TestClient) -> None:
     assert http.get("/ops", follow_redirects=False).status_code == 401
 
 
-def test_without_ops_tokens_configured_nobody_gets_in(store: Store, site: SiteConfig) -> None:
-    with TestClient(create_app(context(store, site, ops_tokens=[]))) as http:
+def test_without_ops_tokens_configured_nobody_gets_in(store: Store, site: SiteConfig, broker: CeleryDispatcher) -> None:
+    with TestClient(create_app(context(store, site, broker, ops_tokens=[]))) as http:
         assert log_in(http, "").status_code == 401
         assert http.get("/ops", headers={"Authorization": "Bearer anything"}).status_code == 401
 
@@ -234,12 +230,13 @@ def test_pausing_a_channel_from_the_page(http: TestClient, store: Store) -> None
 
 # -- health ---------------------------------------------------------------------------------------
 
-def test_readiness_checks_the_database_and_the_broker(store: Store, site: SiteConfig) -> None:
-    with TestClient(create_app(context(store, site))) as http:
+def test_readiness_checks_the_database_and_the_broker(store: Store, site: SiteConfig, tmp_path: Path,
+                                                      broker: CeleryDispatcher) -> None:
+    with TestClient(create_app(context(store, site, broker))) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
         ready = http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "broker": "ok"}
-    with TestClient(create_app(context(store, site, dispatcher=Dispatcher(up=False)))) as http:
+    with TestClient(create_app(context(store, site, celery_dispatcher(stopped_broker(tmp_path / "down").url)))) as http:
         ready = http.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"] == {"database": "ok", "broker": "error: ConnectionError"}
