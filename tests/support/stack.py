@@ -183,14 +183,18 @@ class Stack:
         wait_for(lambda: self.server.started, 10, what="HTTP server")  # type: ignore[union-attr]
 
     def stop(self) -> None:
+        """Tear down after a test: the workers are SIGKILLed, since nothing is left to finish
+        (a graceful stop is what test_run_command checks, through `syndication run`)."""
         if self.server:
             self.server.should_exit = True
             if self.thread:
                 self.thread.join(10)
         if self.supervisor:
-            self.supervisor.stop()
+            self.kill_workers()
         if self.redis:
             self.redis.stop()
+        if self.settings is not None:
+            self.runtime.store.dispose()  # a PostgreSQL schema can be dropped once no session holds it
 
     # -- state ------------------------------------------------------------------------------
     def wait_settled(self, timeout: float = 60) -> None:
