@@ -16,7 +16,6 @@ from apps.web.auth import SIGNATURE_HEADER, sign
 from tests.conftest import article_json
 from tests.support.stack import TOKEN, Stack, wait_for
 from tests.support.x_standin import XStandIn
-from workers.supervisor import Supervisor, worker_commands
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +41,9 @@ template = "{{ title }} {{ url }}"
 """
 
 
-class VerboseStack(Stack):
+def verbose_stack(root: Path, **options: object) -> Stack:
     """The stack with its workers logging at DEBUG, where libraries are most talkative."""
-
-    def start_workers(self) -> None:
-        self.supervisor = Supervisor(env=self.env(), log_dir=self.root / "var" / "logs")
-        for child in worker_commands(self.root / "var", feed_workers=1, social_workers=2, loglevel="DEBUG"):
-            self.supervisor.start(child)
-        self.wait_workers_ready()
+    return Stack(root, feed_workers=1, social_workers=2, loglevel="DEBUG", **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -64,7 +58,7 @@ def stack(tmp_path: Path, x: XStandIn, monkeypatch: pytest.MonkeyPatch) -> Itera
     for name, value in {"CONSUMER_KEY": CONSUMER_KEY, "CONSUMER_SECRET": CONSUMER_SECRET, "ACCESS_TOKEN": ACCESS_TOKEN,
                         "ACCESS_TOKEN_SECRET": ACCESS_SECRET, "API_BASE_URL": x.url}.items():
         monkeypatch.setenv(f"SYNDICATION_X__{name}", value)
-    running = VerboseStack(tmp_path / "stack", extra_env={"ops_tokens": OPS_TOKEN, "webhook_secret": WEBHOOK_SECRET},
+    running = verbose_stack(tmp_path / "stack", extra_env={"ops_tokens": OPS_TOKEN, "webhook_secret": WEBHOOK_SECRET},
                            site_toml=SITE).start()
     yield running
     running.stop()

@@ -112,6 +112,8 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     site_toml: str = SITE_TOML
     feed_workers: int = 2
+    social_workers: int = 4
+    loglevel: str = "WARNING"
     redis: EmbeddedRedis | None = None
     supervisor: Supervisor | None = None
     server: uvicorn.Server | None = None
@@ -132,8 +134,9 @@ class Stack:
         )
         self.runtime = Runtime(self.settings)
         self.runtime.store  # migrate  # noqa: B018
-        self.start_workers()
-        self.start_http()
+        self.spawn_workers()
+        self.start_http()  # while the workers boot
+        self.wait_workers_ready()
         return self
 
     def env(self) -> dict[str, str]:
@@ -153,12 +156,16 @@ class Stack:
         self.redis.start()
 
     def start_workers(self) -> None:
+        """Start the workers and beat (again, after ``kill_workers``) and wait until they answer."""
+        self.spawn_workers()
+        self.wait_workers_ready()
+
+    def spawn_workers(self) -> None:
         self.supervisor = Supervisor(env=self.env(), log_dir=self.root / "var" / "logs")
-        for child in worker_commands(self.root / "var", feed_workers=self.feed_workers, social_workers=4,
-                                     loglevel="WARNING"):
+        for child in worker_commands(self.root / "var", feed_workers=self.feed_workers,
+                                     social_workers=self.social_workers, loglevel=self.loglevel):
             self.supervisor.start(child)
         self.supervisor.watch(lambda reason: None)  # as `syndication run` does: a worker that dies is restarted
-        self.wait_workers_ready()
 
     def wait_workers_ready(self, timeout: float = 60) -> None:
         celery = create_celery(self.settings.model_copy(update={"broker_url": self.redis.url}))  # type: ignore[union-attr]
