@@ -196,3 +196,22 @@ def test_a_feed_changed_again_after_its_render_is_stale_again(
     clock.now += GRACE * 2
     sweep(store, queue, grace=GRACE, clock=clock)
     assert queue.renders == [["all", "section/politics"]]
+
+
+def test_the_sweeper_re_sends_at_the_configured_pace(store: Store, site: SiteConfig, clock: FixedClock) -> None:
+    # Given an event the API handed over (its first re-send is due after the default delay), then lost
+    outcome = store_articles(store, site, clock, article_json(1))
+    assert announce(store, RecordingDispatcher(), outcome, clock=clock)
+    queue = RecordingDispatcher()
+    after = timedelta(seconds=5)  # a sweeper configured to re-send after seconds, not a minute
+    # When it is due, the sweeper re-sends it
+    clock.now += REDISPATCH_AFTER
+    sweep(store, queue, grace=GRACE, clock=clock, redispatch_after=after)
+    assert len(queue.events) == 1
+    # Then the next re-send waits twice the configured delay (10 s), not two minutes
+    clock.now += after * 2 - timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock, redispatch_after=after)
+    assert len(queue.events) == 1
+    clock.now += timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock, redispatch_after=after)
+    assert len(queue.events) == 2
