@@ -60,9 +60,11 @@ class Attempt:
     retry_at: datetime | None = None
 
 
-def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
-    """Exponential back-off with full jitter: 1 s, 2 s, 4 s... capped at five minutes."""
-    return timedelta(seconds=min(MAX_BACKOFF_S, 2.0 ** max(0, attempts - 1)) * (0.5 + rng()))
+def backoff(attempts: int, rng: Callable[[], float] = random.random, *, base_s: float = 1.0,
+            cap_s: float = MAX_BACKOFF_S) -> timedelta:
+    """Exponential back-off with jitter: ``base_s`` (1 s), twice that, four times... capped at
+    ``cap_s`` (five minutes), each times a factor between 0.5 and 1.5 from ``rng``."""
+    return timedelta(seconds=min(cap_s, base_s * 2.0 ** max(0, attempts - 1)) * (0.5 + rng()))
 
 
 def _wait(session: Session, site: SiteConfig, d: Delivery, now: datetime) -> tuple[datetime, str] | None:
@@ -89,7 +91,8 @@ def _defer(store: Store, d: Delivery, at: datetime, why: str, now: datetime) -> 
 
 
 def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id: int, *,
-                 clock: Clock = utcnow, rng: Callable[[], float] = random.random, owner: str = "") -> Attempt:
+                 clock: Clock = utcnow, rng: Callable[[], float] = random.random, owner: str = "",
+                 backoff_base_s: float = 1.0, backoff_cap_s: float = MAX_BACKOFF_S) -> Attempt:
     """Make one attempt at a delivery. Safe to call twice at once or after a crash.
 
     ``owner`` (``host:pid``) is recorded with the claim, so that a sweeper on the same host
@@ -121,7 +124,8 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
     except (TransientChannelError, PermanentChannelError) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
-        return _record_failure(store, site, d, exc, clock, rng)
+        return _record_failure(store, site, d, exc, clock,
+                               lambda attempts: backoff(attempts, rng, base_s=backoff_base_s, cap_s=backoff_cap_s))
     return _record_success(store, site, channels, d, result, stored.article.authors, clock)
 
 
@@ -173,13 +177,13 @@ def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Deliv
 
 def _record_failure(store: Store, site: SiteConfig, d: Delivery,
                     exc: TransientChannelError | PermanentChannelError, clock: Clock,
-                    rng: Callable[[], float]) -> Attempt:
+                    delay: Callable[[int], timedelta]) -> Attempt:
     """A 429 pauses the channel and refunds the attempt; other transient errors retry with
     back-off until ``max_attempts``; a permanent error fails the delivery and pauses the channel."""
     if isinstance(exc, RateLimited):
         return _record_rate_limit(store, d, exc, clock)
     if isinstance(exc, TransientChannelError):
-        return _record_retry(store, site, d, exc, clock, rng)
+        return _record_retry(store, site, d, exc, clock, delay)
     return _record_pause(store, d, exc, clock)
 
 
@@ -195,7 +199,7 @@ def _record_rate_limit(store: Store, d: Delivery, exc: RateLimited, clock: Clock
 
 
 def _record_retry(store: Store, site: SiteConfig, d: Delivery, exc: TransientChannelError, clock: Clock,
-                  rng: Callable[[], float]) -> Attempt:
+                  delay: Callable[[int], timedelta]) -> Attempt:
     attempts = d.attempts + 1
     with store.transaction() as session:
         if attempts >= site.channel(d.channel).max_attempts:
@@ -204,7 +208,7 @@ def _record_retry(store: Store, site: SiteConfig, d: Delivery, exc: TransientCha
                      delivery_id=d.id, attempt=attempts, error=str(exc))
             log.error("delivery failed", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc)})
             return Attempt(d.id, "failed")
-        at = clock() + backoff(attempts, rng)
+        at = clock() + delay(attempts)
         mark_retry(session, d.id, at=at, error=str(exc), now=clock())
         add_step(session, d.article_id, "delivery.retry", now=clock(), channel=d.channel, delivery_id=d.id,
                  attempt=attempts, error=str(exc), retry_at=at.isoformat())

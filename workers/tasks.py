@@ -92,7 +92,9 @@ def process_events(event_ids: list[str]) -> None:
 def deliver(delivery_id: int) -> None:
     """One attempt at one ledger row; retries are queued by the sweeper when they fall due."""
     res = resources.get()
-    run_delivery(res.store, res.site, res.channels, delivery_id, clock=utcnow, owner=f"{HOST}:{os.getpid()}")
+    run_delivery(res.store, res.site, res.channels, delivery_id, clock=utcnow, owner=f"{HOST}:{os.getpid()}",
+                 backoff_base_s=res.settings.delivery_backoff_base_s,
+                 backoff_cap_s=res.settings.delivery_backoff_cap_s)
 
 
 @shared_task(name=TASK_NAMES["sweep"])

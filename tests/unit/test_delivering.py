@@ -209,6 +209,24 @@ def test_a_transient_error_is_retried_after_a_jittered_backoff(
     assert kinds(store)[-2:] == ["delivery.attempt", "delivery.posted"]
 
 
+def test_the_backoff_base_and_cap_come_from_the_settings(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given an operator who set a 10 s back-off base, capped at 15 s, and a service that answers 503
+    site = social_site()
+    delivery_id = planned(store, site, channel, clock)
+    channels = Channels({"preview": channel})
+    retry_ats = []
+    for _ in range(2):
+        channel.answer_next(TransientChannelError("HTTP 503 from the service"))
+        # When the delivery runs (jitter factor exactly 1)
+        attempt = run_delivery(store, site, channels, delivery_id, clock=clock, rng=lambda: 0.5,
+                               backoff_base_s=10, backoff_cap_s=15)
+        retry_ats.append(attempt.retry_at - clock())
+        clock.now = attempt.retry_at
+    # Then the first retry waits the base, and the second is held to the cap instead of 20 s
+    assert retry_ats == [timedelta(seconds=10), timedelta(seconds=15)]
+
+
 def test_after_max_attempts_transient_errors_fail_the_delivery(
         store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
     # Given a channel allowed three attempts, and a service that answers 503 every time
