@@ -6,8 +6,10 @@ so the failure is the one production sees (a refused connection), with the real 
 """
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from config import Settings
@@ -40,3 +42,11 @@ def stopped_broker(folder: Path) -> EmbeddedRedis:
     server.start()
     server.stop()
     return server
+
+
+@lru_cache(maxsize=1)
+def offline_dispatcher() -> CeleryDispatcher:
+    """The real dispatcher for a broker that is down (a redis-server started once, then stopped):
+    for web tests that dispatch nothing, or where a refused hand-over is what happens."""
+    folder = Path(tempfile.mkdtemp(prefix="syndication-offline-broker-"))
+    return celery_dispatcher(stopped_broker(folder).url)

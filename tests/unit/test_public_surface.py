@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from apps.web import api, feeds, home, ops
 from apps.web.app import create_app
 from apps.web.context import WebContext
+from tests.support.brokers import celery_dispatcher, stopped_broker
 
 
 def test_package_exports() -> None:
@@ -43,12 +44,9 @@ def test_cli_commands() -> None:
 
 
 def test_http_routes(site, store, tmp_path) -> None:
-    class NoDispatch:
-        def request_renders(self, keys): ...
-        def send_events(self, events): ...
-        def send_deliveries(self, ids): ...
-
-    ctx = WebContext(site=site, store=store, dispatcher=NoDispatch(), feeds_dir=tmp_path)
+    # The real dispatcher, for a broker that is not running: listing routes sends nothing.
+    ctx = WebContext(site=site, store=store, dispatcher=celery_dispatcher(stopped_broker(tmp_path / "redis").url),
+                     feeds_dir=tmp_path)
     asgi = create_app(ctx)
     routers = [module.build_router(ctx) for module in (api, feeds, home, ops)]
     routes = [*asgi.app.routes, *(r for router in routers for r in router.routes)]

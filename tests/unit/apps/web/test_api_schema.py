@@ -11,14 +11,8 @@ from apps.web.context import WebContext
 from config import SiteConfig
 from syndication.store import Store
 from tests.conftest import FixedClock, article_json
+from tests.support.brokers import offline_dispatcher
 
-
-class Recorder:
-    """Observes what would be sent to the broker; nothing is sent in these tests."""
-
-    def request_renders(self, feed_keys: Any) -> None: ...
-    def send_events(self, events: Any) -> None: ...
-    def send_deliveries(self, delivery_ids: Any) -> None: ...
 
 
 def body_schema(spec: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +24,7 @@ def body_schema(spec: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_documented_limits_are_the_enforced_ones(store: Store, site: SiteConfig, clock: FixedClock) -> None:
     # Given the published OpenAPI document
-    ctx = WebContext(site=site, store=store, dispatcher=Recorder(), feeds_dir=Path("unused"),
+    ctx = WebContext(site=site, store=store, dispatcher=offline_dispatcher(), feeds_dir=Path("unused"),
                      api_tokens=["api-token-for-tests"], clock=clock)
     with TestClient(create_app(ctx)) as http:
         schema = body_schema(http.get("/openapi.json").json())

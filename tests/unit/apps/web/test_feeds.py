@@ -14,16 +14,12 @@ from apps.web.context import WebContext
 from config import SiteConfig
 from syndication.store import Store
 from tests.conftest import FixedClock
+from tests.support.brokers import offline_dispatcher
 
-
-class Recorder:
-    def request_renders(self, feed_keys: Any) -> None: ...
-    def send_events(self, events: Any) -> None: ...
-    def send_deliveries(self, delivery_ids: Any) -> None: ...
 
 
 def client(store: Store, site: SiteConfig, clock: FixedClock, feeds: Path) -> TestClient:
-    return TestClient(create_app(WebContext(site=site, store=store, dispatcher=Recorder(), feeds_dir=feeds,
+    return TestClient(create_app(WebContext(site=site, store=store, dispatcher=offline_dispatcher(), feeds_dir=feeds,
                                             clock=clock)))
 
 

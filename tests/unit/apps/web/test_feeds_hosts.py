@@ -20,18 +20,12 @@ from syndication.store import Store
 from apps.web.app import create_app
 from apps.web.context import WebContext
 from tests.conftest import FixedClock, article_json
+from tests.support.brokers import offline_dispatcher
 
-
-class NoDispatch:
-    """Serving feeds hands no work to the workers."""
-
-    def request_renders(self, feed_keys: Any) -> None: ...
-    def send_events(self, events: Any) -> None: ...
-    def send_deliveries(self, delivery_ids: Any) -> None: ...
 
 
 def host(store: Store, site: SiteConfig, feeds_dir: Path) -> TestClient:
-    return TestClient(create_app(WebContext(site=site, store=store, dispatcher=NoDispatch(), feeds_dir=feeds_dir)))
+    return TestClient(create_app(WebContext(site=site, store=store, dispatcher=offline_dispatcher(), feeds_dir=feeds_dir)))
 
 
 def render(store: Store, site: SiteConfig, feeds_dir: Path, clock: FixedClock, *ids: int) -> None:

@@ -25,24 +25,18 @@ from apps.web.app import create_app
 from apps.web.context import WebContext
 from apps.web.ops import COOKIE
 from tests.conftest import FixedClock
+from tests.support.brokers import offline_dispatcher
 
 OPS_TOKEN = "ops-token-0123456789abcdef"
 ACTOR = "ops:" + hashlib.sha256(OPS_TOKEN.encode()).hexdigest()[:6]
 ATTACKER = ("203.0.113.9", 40000)
 
 
-class NoDispatch:
-    """Nothing under test here hands work to the workers; /ops only reads and records."""
-
-    def request_renders(self, feed_keys: Any) -> None: ...
-    def send_events(self, events: Any) -> None: ...
-    def send_deliveries(self, delivery_ids: Any) -> None: ...
-
 
 def process(store: Store, site: SiteConfig, clock: FixedClock, client: tuple[str, int] = ("192.0.2.1", 50000),
             **overrides: Any) -> TestClient:
     """A fresh API process on the shared database, as a browser at ``client`` reaches it."""
-    values: dict[str, Any] = {"site": site, "store": store, "dispatcher": NoDispatch(), "feeds_dir": Path("unused"),
+    values: dict[str, Any] = {"site": site, "store": store, "dispatcher": offline_dispatcher(), "feeds_dir": Path("unused"),
                               "clock": clock, "ops_tokens": [OPS_TOKEN], "channel_names": ["preview"],
                               "broker_snapshot": lambda: ({"feeds": 0, "social": 0, "control": 0}, ["w@h"]),
                               "ops_login_max_failures": 3, "ops_login_window_s": 600, **overrides}
