@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from config import SiteConfig
 from syndication.articles import StoredArticle
@@ -22,6 +23,7 @@ from syndication.store.feed_state import FeedState, all_states, get_state, mark_
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # One fragment cache per store, for as long as the store lives: per process in a worker,
 # which builds its store once. Not one per process: an article id and revision name one
@@ -87,19 +89,19 @@ _ARTICLES: weakref.WeakKeyDictionary[Store, ArticleCache] = weakref.WeakKeyDicti
 
 def article_cache(store: Store) -> ArticleCache:
     """The articles that renders from ``store`` share in this process (one store: see ``_CACHES``)."""
-    with _CACHES_LOCK:
-        cache = _ARTICLES.get(store)
-        if cache is None:
-            cache = _ARTICLES[store] = ArticleCache()
-        return cache
+    return _per_store(_ARTICLES, store, ArticleCache)
 
 
 def fragment_cache(store: Store) -> FragmentCache:
     """The cache of serialised items that renders from ``store`` share in this process."""
+    return _per_store(_CACHES, store, FragmentCache)
+
+
+def _per_store(caches: weakref.WeakKeyDictionary[Store, T], store: Store, make: Callable[[], T]) -> T:
     with _CACHES_LOCK:
-        cache = _CACHES.get(store)
+        cache = caches.get(store)
         if cache is None:
-            cache = _CACHES[store] = FragmentCache()
+            cache = caches[store] = make()
         return cache
 
 

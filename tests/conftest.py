@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from config import SiteConfig
 from syndication.store import Store
@@ -42,17 +42,25 @@ def postgres_url() -> str | None:
     return url
 
 
-def fresh_postgres(url: str) -> Store:
-    """An empty, migrated PostgreSQL schema (the test database is wiped)."""
+def empty_postgres(url: str) -> Engine:
+    """An engine on the test database with an empty public schema (it is wiped). Skips when the
+    server cannot be reached, and fails instead when CI is set."""
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     except Exception as exc:  # noqa: BLE001
+        engine.dispose()
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but PostgreSQL at {url} cannot be reached: {exc}")
         pytest.skip(f"PostgreSQL not reachable: {exc}")
+    return engine
+
+
+def fresh_postgres(url: str) -> Store:
+    """An empty, migrated PostgreSQL schema (the test database is wiped)."""
+    engine = empty_postgres(url)
     migrate(engine)
     return Store(engine)
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, inspect, text
 
 from syndication.store.db import make_engine
 from syndication.store.schema import Base
-from tests.conftest import POSTGRES_ENV, postgres_url
+from tests.conftest import POSTGRES_ENV, empty_postgres, postgres_url
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -29,17 +29,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     url = postgres_url()
     if url is None:
         pytest.skip(f"set {POSTGRES_ENV} to run against PostgreSQL")
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but PostgreSQL at {url} cannot be reached: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    finally:
-        engine.dispose()
+    empty_postgres(url).dispose()
     yield url
 
 
