@@ -14,12 +14,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from syndication.store.conflicts import insert_for
 from syndication.store.schema import LoginFailureRow, OpsSessionRow, SecretKeyRow
 
 
@@ -36,11 +35,6 @@ class OpsSession:
 def hash_session_id(sid: str) -> str:
     """What the table keeps instead of the session id."""
     return hashlib.sha256(sid.encode()).hexdigest()
-
-
-def _insert(db: Session) -> Any:
-    # INSERT ... ON CONFLICT is spelled per dialect in SQLAlchemy; both backends support it.
-    return postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # -- sessions ----------------------------------------------------------------------------------
@@ -112,7 +106,7 @@ def record_login_failure(db: Session, client: str, *, now: datetime, window: tim
     One statement per step, so concurrent failures from several processes are all counted.
     """
     db.execute(delete(LoginFailureRow).where(LoginFailureRow.window_started <= now - window))
-    insert = _insert(db)(LoginFailureRow).values(client=_client(client), failures=1, window_started=now)
+    insert = insert_for(db, LoginFailureRow).values(client=_client(client), failures=1, window_started=now)
     db.execute(insert.on_conflict_do_update(index_elements=[LoginFailureRow.client],
                                             set_={"failures": LoginFailureRow.failures + 1}))
 
@@ -129,6 +123,6 @@ def shared_key(db: Session, name: str, *, now: datetime, size: int = 32) -> byte
 
     Inserting first (and ignoring a conflict) makes two processes starting together agree.
     """
-    db.execute(_insert(db)(SecretKeyRow).values(name=name, value=secrets.token_hex(size), created_at=now)
+    db.execute(insert_for(db, SecretKeyRow).values(name=name, value=secrets.token_hex(size), created_at=now)
                .on_conflict_do_nothing(index_elements=[SecretKeyRow.name]))
     return bytes.fromhex(db.scalars(select(SecretKeyRow.value).where(SecretKeyRow.name == name)).one())
