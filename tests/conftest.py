@@ -65,16 +65,21 @@ def fresh_postgres(url: str) -> Store:
     return Store(engine)
 
 
+def store_for(backend: str, folder: Path) -> Store:
+    """A migrated, empty store: SQLite in ``folder``, or the PostgreSQL test database (wiped;
+    skipped without a DSN, failed instead when CI is set)."""
+    if backend == "sqlite":
+        return Store.from_url(f"sqlite:///{folder / 'test.db'}")
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"set {POSTGRES_ENV} to run against PostgreSQL")
+    return fresh_postgres(url)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """The same test on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        store = Store.from_url(f"sqlite:///{tmp_path / 'test.db'}")
-    else:
-        url = postgres_url()
-        if url is None:
-            pytest.skip(f"set {POSTGRES_ENV} to run against PostgreSQL")
-        store = fresh_postgres(url)
+    store = store_for(request.param, tmp_path)
     yield store
     store.dispose()
 

@@ -31,7 +31,7 @@ from syndication.store.deliveries import (
 )
 from syndication.store.feed_state import get_state, mark_dirty, record_render
 from syndication.store.schema import ChannelStateRow, FeedStateRow, ListMemberRow, OutboxRow
-from tests.conftest import POSTGRES_ENV, FixedClock, article_json, fresh_postgres, make_site, postgres_url
+from tests.conftest import FixedClock, article_json, make_site, store_for
 
 WORKERS = 8
 ROUNDS = 3
@@ -147,13 +147,7 @@ def _race(store: Store) -> list[Report]:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def raced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[Report]]]:
     """A database (SQLite, then PostgreSQL) that WORKERS processes wrote to at the same instants."""
-    if request.param == "sqlite":
-        store = Store.from_url(f"sqlite:///{tmp_path_factory.mktemp('races') / 'test.db'}")
-    else:
-        url = postgres_url()
-        if url is None:
-            pytest.skip(f"set {POSTGRES_ENV} to run against PostgreSQL")
-        store = fresh_postgres(url)
+    store = store_for(request.param, tmp_path_factory.mktemp("races"))
     try:
         yield store, _race(store)
     finally:
