@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import feedparser
 import httpx
 import pytest
 
@@ -59,11 +58,6 @@ def ops_page(product: Product, cookie: str) -> httpx.Response:
     return httpx.get(f"{product.base}/ops", cookies={COOKIE: cookie}, follow_redirects=False, timeout=30)
 
 
-def feed_links(product: Product) -> set[str]:
-    r = httpx.get(f"{product.base}/feeds/all.rss", timeout=10)
-    return {e.link for e in feedparser.parse(r.content).entries} if r.status_code == 200 else set()
-
-
 @pytest.mark.timeout(420)
 def test_two_api_processes_share_logins_and_feeds_and_survive_crashes_and_restarts(tmp_path: Path) -> None:
     (tmp_path / "site.toml").write_text(SITE_TOML)
@@ -88,7 +82,7 @@ def test_two_api_processes_share_logins_and_feeds_and_survive_crashes_and_restar
         published = httpx.post(f"{product.base}/api/v1/articles", json=[article_json("w-1")],
                                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         assert published.status_code == 202
-        wait_for(lambda: "https://news.test.example/a/w-1" in feed_links(product), 30, interval=0.2,
+        wait_for(lambda: "https://news.test.example/a/w-1" in product.feed_links(), 30, interval=0.2,
                  what="the article in all.rss")
         # When a reader fetches all.rss from A, then polls B with its ETag, B answers 304
         with only(a, of=[a, b]):

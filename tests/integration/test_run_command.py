@@ -5,7 +5,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import feedparser
 import httpx
 import pytest
 
@@ -24,11 +23,6 @@ def publish(product: Product, *articles: dict[str, object]) -> httpx.Response:
                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
 
 
-def feed_links(product: Product) -> set[str]:
-    r = httpx.get(f"{product.base}/feeds/all.rss", timeout=10)
-    return {e.link for e in feedparser.parse(r.content).entries} if r.status_code == 200 else set()
-
-
 @pytest.mark.timeout(240)
 def test_run_starts_everything_stops_cleanly_and_carries_on(tmp_path: Path) -> None:
     (tmp_path / "site.toml").write_text(SITE_TOML)
@@ -37,16 +31,16 @@ def test_run_starts_everything_stops_cleanly_and_carries_on(tmp_path: Path) -> N
     product = Product(tmp_path, env).start()
     # When an article is published, it is served (how fast is measured in bench/, not here)
     assert publish(product, article_json("run-1")).status_code == 202
-    wait_for(lambda: "https://news.test.example/a/run-1" in feed_links(product), 10, what="the article")
+    wait_for(lambda: "https://news.test.example/a/run-1" in product.feed_links(), 10, what="the article")
     # When it gets SIGTERM, everything stops and no process is left behind
     assert product.terminate() == 0
     assert product.group_alive() == []
     # And started again on the same data folder, it carries on where it stopped
     product.start()
     try:
-        assert "https://news.test.example/a/run-1" in feed_links(product)
+        assert "https://news.test.example/a/run-1" in product.feed_links()
         assert publish(product, article_json("run-2")).status_code == 202
-        wait_for(lambda: "https://news.test.example/a/run-2" in feed_links(product), 10, what="the second article")
+        wait_for(lambda: "https://news.test.example/a/run-2" in product.feed_links(), 10, what="the second article")
     finally:
         product.terminate()
     assert product.group_alive() == []

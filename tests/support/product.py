@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import feedparser
 import httpx
 
 from syndication.store import Store
@@ -44,6 +45,11 @@ class Product:
 
         wait_for(up, timeout, interval=0.2, what="syndication run to answer")
         return self
+
+    def feed_links(self) -> set[str]:
+        """The article links a reader of ``all.rss`` sees now (none while it is not served)."""
+        r = httpx.get(f"{self.base}/feeds/all.rss", timeout=10)
+        return {e.link for e in feedparser.parse(r.content).entries} if r.status_code == 200 else set()
 
     def wait_settled(self, timeout: float = 60) -> None:
         """Wait until the product's outbox and ledger settle (``tests.support.stack.wait_settled``).

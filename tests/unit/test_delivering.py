@@ -108,6 +108,14 @@ def no_jitter() -> float:
     return 0.5  # the back-off is exactly 1 s, 2 s, 4 s...
 
 
+def claimed_by_a_worker(store: Store, site: SiteConfig, channel: PreviewChannel, clock: FixedClock) -> int:
+    """A planned post that a worker (``worker-1:4242``) has claimed; returns the delivery id."""
+    delivery_id = planned(store, site, channel, clock)
+    with store.transaction() as session:
+        assert claim(session, delivery_id, now=clock(), lease=LEASE, owner="worker-1:4242")
+    return delivery_id
+
+
 def planned(store: Store, site: SiteConfig, channel: PreviewChannel, clock: FixedClock, n: int | str = 1) -> int:
     """Publish a fresh article and plan its post; returns the delivery id."""
     articles, refused = parse_batch([article_json(n, published_at=clock().isoformat())], site=site)
@@ -381,9 +389,7 @@ def test_a_claim_whose_worker_died_after_posting_is_adopted_once_its_lease_expir
         store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
     # Given a worker that claimed the delivery, made the post and died before noting it
     site = social_site()
-    delivery_id = planned(store, site, channel, clock)
-    with store.transaction() as session:
-        assert claim(session, delivery_id, now=clock(), lease=LEASE, owner="worker-1:4242")
+    delivery_id = claimed_by_a_worker(store, site, channel, clock)
     channel.post(row(store, delivery_id).text or "", url="https://news.test.example/a/1")
     # When another worker runs it while the lease still holds
     held = run_delivery(store, site, Channels({"preview": channel}), delivery_id, clock=clock)
@@ -403,9 +409,7 @@ def test_a_claim_whose_worker_died_before_posting_is_posted_once(
         store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
     # Given a worker that claimed the delivery and died before the service got the post
     site = social_site()
-    delivery_id = planned(store, site, channel, clock)
-    with store.transaction() as session:
-        assert claim(session, delivery_id, now=clock(), lease=LEASE, owner="worker-1:4242")
+    delivery_id = claimed_by_a_worker(store, site, channel, clock)
     # When it runs after the lease expired
     clock.now += LEASE + timedelta(seconds=1)
     assert run_delivery(store, site, Channels({"preview": channel}), delivery_id, clock=clock).state == "posted"
