@@ -17,8 +17,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/syndication run --example
 
+# Two pytest-xdist workers, one per core, each taking whole files (a module's shared stack stays
+# in one process); each worker wipes only its own PostgreSQL schema. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
+
 test: lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 # Unit tests only: no redis-server, no worker processes (about half a minute).
 test-fast: $(STAMP)

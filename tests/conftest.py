@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from config import SiteConfig
 from syndication.store import Store
 from syndication.store.db import make_engine, migrate
+from tests.support.databases import schema_of, with_search_path
 
 POSTGRES_ENV = "SYNDICATION_TEST_POSTGRES_URL"
 
@@ -39,17 +40,22 @@ def postgres_url() -> str | None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but {POSTGRES_ENV} is not: the PostgreSQL tests must run in CI")
         return None
-    return url
+    # Under pytest-xdist each worker process wipes and rebuilds a schema of its own, so two
+    # workers never drop each other's tables.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return with_search_path(url, f"tests_{worker}") if worker else url
 
 
 def empty_postgres(url: str) -> Engine:
-    """An engine on the test database with an empty public schema (it is wiped). Skips when the
-    server cannot be reached, and fails instead when CI is set."""
+    """An engine on the test database with an empty schema (``public``, or the one the URL's
+    search_path names: it is wiped). Skips when the server cannot be reached, and fails instead
+    when CI is set."""
     engine = make_engine(url)
+    schema = schema_of(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001
         engine.dispose()
         if os.environ.get("CI"):

@@ -10,10 +10,9 @@ import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
-
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from syndication.store.db import make_engine
 
@@ -22,9 +21,18 @@ _numbers = itertools.count(1)
 
 
 def with_search_path(url: str, schema: str) -> str:
-    """``url`` with every connection's ``search_path`` set to ``schema`` (a libpq option)."""
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options={quote(f'-csearch_path={schema}')}"
+    """``url`` with every connection's ``search_path`` set to ``schema`` (a libpq option; it
+    replaces any ``search_path`` the URL already sets)."""
+    changed = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return changed.render_as_string(hide_password=False)
+
+
+def schema_of(url: str) -> str:
+    """The schema a URL made by ``with_search_path`` works in; ``public`` for a plain URL."""
+    options = make_url(url).query.get("options", "")
+    options = options if isinstance(options, str) else " ".join(options)
+    found = [part.removeprefix("-csearch_path=") for part in options.split() if part.startswith("-csearch_path=")]
+    return found[-1] if found else "public"
 
 
 @contextmanager
