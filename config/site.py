@@ -85,6 +85,8 @@ class ChannelConfig(_Strict):
     posts_per_window: int = Field(100, ge=1)
     window_s: int = Field(900, ge=1)
     max_attempts: int = Field(8, ge=1)
+    # Unexplained refusals (a 4xx the service does not explain) in a row that pause the channel.
+    breaker_refusals: int = Field(3, ge=1)
 
 
 class SocialConfig(_Strict):

@@ -17,7 +17,7 @@ from config import SiteConfig
 from syndication.articles import Author
 from syndication.channels.base import Channel
 from syndication.channels.registry import Channels
-from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, TransientChannelError
+from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, RejectedPost, TransientChannelError
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.articles import get_article
@@ -28,6 +28,8 @@ from syndication.store.deliveries import (
     add_list_member,
     claim,
     claim_owners,
+    clear_refusals,
+    count_refusal,
     deliveries_of,
     expire_leases,
     get_delivery,
@@ -121,7 +123,7 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
                  delivery_id=d.id, attempt=d.attempts + 1)
     try:
         result = _attempt(store, channel, d, stored.article.url, unknown_outcome, clock)
-    except (TransientChannelError, PermanentChannelError) as exc:
+    except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
         return _record_failure(store, site, d, exc, clock,
@@ -165,6 +167,7 @@ def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Deliv
     """Note the remote id at once (the claim was committed before the call), then grow the staff list."""
     with store.transaction() as session:
         mark_posted(session, d.id, remote_id=result.remote_id, remote_url=result.remote_url, now=clock())
+        clear_refusals(session, d.channel)
         add_step(session, d.article_id, f"delivery.{'deleted' if d.action == 'delete' else 'posted'}",
                  now=clock(), channel=d.channel, delivery_id=d.id, remote_id=result.remote_id,
                  remote_url=result.remote_url, note=result.note)
@@ -176,15 +179,36 @@ def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Deliv
 
 
 def _record_failure(store: Store, site: SiteConfig, d: Delivery,
-                    exc: TransientChannelError | PermanentChannelError, clock: Clock,
+                    exc: TransientChannelError | PermanentChannelError | RejectedPost, clock: Clock,
                     delay: Callable[[int], timedelta]) -> Attempt:
     """A 429 pauses the channel and refunds the attempt; other transient errors retry with
-    back-off until ``max_attempts``; a permanent error fails the delivery and pauses the channel."""
+    back-off until ``max_attempts``; a refused request fails that delivery only (unless it is
+    one unexplained refusal too many); a permanent error fails it and pauses the channel."""
     if isinstance(exc, RateLimited):
         return _record_rate_limit(store, d, exc, clock)
     if isinstance(exc, TransientChannelError):
         return _record_retry(store, site, d, exc, clock, delay)
+    if isinstance(exc, RejectedPost):
+        return _record_rejection(store, site, d, exc, clock)
     return _record_pause(store, d, exc, clock)
+
+
+def _record_rejection(store: Store, site: SiteConfig, d: Delivery, exc: RejectedPost, clock: Clock) -> Attempt:
+    """The delivery goes to the failed set with the service's reason; the channel goes on,
+    until ``breaker_refusals`` unexplained refusals in a row pause it (its breaker)."""
+    limit = site.channel(d.channel).breaker_refusals
+    with store.transaction() as session:
+        mark_failed(session, d.id, error=str(exc), now=clock())
+        in_a_row = 0 if exc.explained else count_refusal(session, d.channel, now=clock())
+        tripped = in_a_row >= limit
+        if tripped:
+            pause_channel(session, d.channel, until=clock() + PERMANENT_PAUSE, now=clock(),
+                          reason=f"breaker: {in_a_row} unexplained refusals in a row, the last: {exc}")
+        add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel, delivery_id=d.id,
+                 error=str(exc), rejected=True, channel_paused=tripped)
+    log.error("delivery refused", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc),
+                                         "unexplained_in_a_row": in_a_row, "channel_paused": tripped})
+    return Attempt(d.id, "failed")
 
 
 def _record_rate_limit(store: Store, d: Delivery, exc: RateLimited, clock: Clock) -> Attempt:
@@ -276,7 +300,7 @@ def _grow_staff_list(store: Store, channels: Channels, d: Delivery, authors: Seq
                 continue
         try:
             channel.add_list_member(handle)
-        except (TransientChannelError, PermanentChannelError) as exc:
+        except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
             log.warning("staff list update failed", extra={"channel": d.channel, "handle": handle,
                                                            "error": str(exc)})
             continue

@@ -9,6 +9,7 @@ SyndicationError
     ├── TransientChannelError
     │   └── RateLimited      (carries retry_at)
     ├── PermanentChannelError
+    ├── RejectedPost         (carries explained)
     └── AlreadyPosted
 """
 from __future__ import annotations
@@ -73,7 +74,20 @@ class RateLimited(TransientChannelError):
 
 
 class PermanentChannelError(ChannelError):
-    """Raised on 401/403 and other refusals that retrying cannot fix; pauses the channel."""
+    """Raised when the channel itself is refused (credentials: 401, 403; an endpoint gone: 410): pauses the channel."""
+
+
+class RejectedPost(ChannelError):
+    """Raised when the service refuses this one request (a 400 or 422 about it, or another 4xx):
+    that delivery fails and the channel goes on.
+
+    ``explained`` is False when the service did not say what was wrong (an empty or malformed
+    400, a 404 or 409 on a post...): several of those in a row trip the channel's breaker.
+    """
+
+    def __init__(self, message: str, *, explained: bool = True) -> None:
+        super().__init__(message)
+        self.explained = explained
 
 
 class AlreadyPosted(ChannelError):

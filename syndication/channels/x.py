@@ -41,6 +41,7 @@ from syndication.errors import (
     ConfigError,
     PermanentChannelError,
     RateLimited,
+    RejectedPost,
     TransientChannelError,
 )
 
@@ -84,6 +85,10 @@ class _ApiAdapter(HTTPAdapter):
         reset = response.headers.get("x-rate-limit-reset")
         if reset is not None and not reset.strip().isdigit():
             del response.headers["x-rate-limit-reset"]
+        if response.status_code >= 400 and not _json_object(response):
+            # tweepy calls .get() on an error body it could parse: a JSON list or string would
+            # escape as a bare AttributeError. Emptied, it reads as "400 Bad Request".
+            response._content = b""
         return response
 
     def _rewrite(self, url: str) -> str:
@@ -103,14 +108,35 @@ def _redirect_target(api_base_url: str) -> str | None:
     return api_base_url.strip()
 
 
+def _json_object(response: requests.Response) -> bool:
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
+
+
 def _status(exc: tweepy.HTTPException) -> int:
     return int(getattr(exc.response, "status_code", 0) or 0)
 
 
 def _explain(exc: tweepy.HTTPException) -> str:
     """Status and X's own messages; never headers or the request, which carry OAuth data."""
-    messages = "; ".join(str(m) for m in exc.api_messages) or getattr(exc.response, "reason", "") or ""
+    messages = "; ".join(str(m) for m in exc.api_messages) or _detail(exc) or getattr(exc.response, "reason", "") or ""
     return f"{_status(exc)} {messages}".strip()
+
+
+def _detail(exc: tweepy.HTTPException) -> str:
+    """A problem's ``detail`` (Spec: X API v2 errors — RFC 7807 problem details), if X gave one."""
+    try:
+        body = exc.response.json()
+    except (ValueError, AttributeError):
+        return ""
+    return str(body.get("detail") or "")[:500] if isinstance(body, dict) else ""
+
+
+def _said_why(exc: tweepy.HTTPException) -> bool:
+    """Whether X said what was wrong with the request: its ``errors`` messages or a detail."""
+    return bool(exc.api_messages or _detail(exc))
 
 
 def _header_time(headers: Mapping[str, str], name: str) -> datetime | None:
@@ -303,6 +329,13 @@ class XChannel:
         except tweepy.HTTPException as exc:
             if _status(exc) == 408:
                 raise TransientChannelError(f"X: request timeout while {action}") from exc
+            if _status(exc) == 410:
+                raise PermanentChannelError(f"X: gone while {action}: {_explain(exc)}") from exc
+            if 400 <= _status(exc) < 500:
+                # Spec: X API v2 errors — 400 "Invalid Request" names the refused parameter. About
+                # this one request: the delivery fails, the account goes on.
+                explained = _status(exc) in (400, 422) and _said_why(exc)
+                raise RejectedPost(f"X: refused while {action}: {_explain(exc)}", explained=explained) from exc
             raise PermanentChannelError(f"X: refused while {action}: {_explain(exc)}") from exc
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError, requests.exceptions.JSONDecodeError) as exc:

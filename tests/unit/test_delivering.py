@@ -25,6 +25,7 @@ from syndication.errors import (
     ChannelError,
     PermanentChannelError,
     RateLimited,
+    RejectedPost,
     TransientChannelError,
 )
 from syndication.publishing import parse_batch, publish, unpublish
@@ -325,6 +326,53 @@ def test_a_permanent_error_fails_the_delivery_and_pauses_the_channel(
     assert put_off.attempts == 0
     assert put_off.last_error == "channel paused: HTTP 401 from the service: could not authenticate you"
     assert channel.posts == []
+
+
+def test_a_request_the_service_refuses_fails_that_delivery_and_the_channel_goes_on(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given two articles, and a service that answers the first post "400: text is invalid"
+    site = social_site()
+    first, second = planned(store, site, channel, clock, 1), planned(store, site, channel, clock, 2)
+    channel.answer_next(RejectedPost("HTTP 400: the text parameter is invalid"))
+    # When both deliveries run
+    refused = run_delivery(store, site, Channels({"preview": channel}), first, clock=clock, rng=no_jitter)
+    posted = run_delivery(store, site, Channels({"preview": channel}), second, clock=clock, rng=no_jitter)
+    # Then the first is in the failed set with the service's reason, the second went out
+    assert (refused.state, posted.state) == ("failed", "posted")
+    assert row(store, first).last_error == "HTTP 400: the text parameter is invalid"
+    assert len(channel.live) == 1
+    # And the channel was never paused
+    with store.read() as session:
+        pause = get_pause(session, "preview")
+    assert pause is None or not pause.active(clock())
+    assert not story(store, "art-1")[-1].detail["channel_paused"]
+
+
+def test_unexplained_refusals_in_a_row_trip_the_breaker_and_say_why(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given a channel whose breaker trips at three unexplained refusals in a row
+    site = social_site(breaker_refusals=3)
+    ids = [planned(store, site, channel, clock, n) for n in range(1, 6)]
+    # When two posts are refused without a reason, one goes through, then three are refused
+    channel.answer_next(RejectedPost("HTTP 404", explained=False), RejectedPost("HTTP 404", explained=False))
+    states = [run_delivery(store, site, Channels({"preview": channel}), i, clock=clock).state for i in ids[:3]]
+    # Then a success in between means they were not "in a row": the channel goes on
+    assert states == ["failed", "failed", "posted"]
+    with store.read() as session:
+        pause = get_pause(session, "preview")
+    assert pause is None or not pause.active(clock())
+    # When three in a row are refused (an explained 400 among them does not count)
+    more = [planned(store, site, channel, clock, n) for n in range(6, 8)]
+    channel.answer_next(RejectedPost("HTTP 409", explained=False), RejectedPost("HTTP 400: bad text"),
+                        RejectedPost("HTTP 409", explained=False), RejectedPost("HTTP 418 teapot", explained=False))
+    states = [run_delivery(store, site, Channels({"preview": channel}), i, clock=clock).state
+              for i in [*ids[3:], *more]]
+    # Then all four failed, and the third unexplained one paused the channel, saying why
+    assert states == ["failed"] * 4
+    with store.read() as session:
+        pause = get_pause(session, "preview")
+    assert pause is not None and pause.active(clock())
+    assert pause.reason == "breaker: 3 unexplained refusals in a row, the last: HTTP 418 teapot"
 
 
 # -- budget and configuration -----------------------------------------------------------

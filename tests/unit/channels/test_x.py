@@ -17,6 +17,7 @@ from syndication.errors import (
     ConfigError,
     PermanentChannelError,
     RateLimited,
+    RejectedPost,
     TransientChannelError,
 )
 from tests.support.x_standin import XStandIn
@@ -211,8 +212,34 @@ def test_a_403_that_is_not_a_duplicate_is_permanent(channel: XChannel, x: XStand
     assert "not permitted" in str(caught.value)
 
 
-def test_other_4xx_are_permanent(channel: XChannel, x: XStandIn) -> None:
-    x.fail_next(1, 400)
+def test_a_400_about_the_request_refuses_that_post_with_x_s_reason(channel: XChannel, x: XStandIn) -> None:
+    x.fail_next(1, 400, body={"errors": [{"message": "text is too long"}], "title": "Invalid Request",
+                              "detail": "One or more parameters to your request was invalid.", "status": 400})
+    with pytest.raises(RejectedPost) as caught:
+        channel.post(f"Hello {ARTICLE}", url=ARTICLE)
+    assert caught.value.explained and "text is too long" in str(caught.value)
+
+
+@pytest.mark.parametrize("body", ["<html>Bad Request</html>", ["not", "an", "object"], None],
+                         ids=["a JSON string", "a JSON list", "no body"])
+def test_a_malformed_400_refuses_that_post_unexplained(channel: XChannel, x: XStandIn, body: object) -> None:
+    # Given X answers 400 with a body tweepy cannot read as an error object
+    x.fail_next(1, 400, body=body if body is not None else {})
+    # Then it is one refused post (not a bare AttributeError from inside tweepy), unexplained
+    with pytest.raises(RejectedPost) as caught:
+        channel.post(f"Hello {ARTICLE}", url=ARTICLE)
+    assert not caught.value.explained and str(caught.value).startswith("X: refused while posting: 400")
+
+
+def test_other_4xx_refuse_that_post_unexplained(channel: XChannel, x: XStandIn) -> None:
+    x.fail_next(1, 409, body={})
+    with pytest.raises(RejectedPost) as caught:
+        channel.post(f"Hello {ARTICLE}", url=ARTICLE)
+    assert not caught.value.explained
+
+
+def test_a_410_is_permanent(channel: XChannel, x: XStandIn) -> None:
+    x.fail_next(1, 410)
     with pytest.raises(PermanentChannelError):
         channel.post(f"Hello {ARTICLE}", url=ARTICLE)
 
