@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from config import SiteConfig
-from syndication.articles import Author
-from syndication.channels.base import Channel
-from syndication.channels.registry import Channels
+from syndication.articles import Article, Author
+from syndication.channels.base import Channel, PostContext
+from syndication.channels.registry import Channels, rules_for
+from syndication.compose import staff_member
 from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, RejectedPost, TransientChannelError
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
@@ -122,7 +123,7 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
         add_step(session, d.article_id, "delivery.attempt", now=now, channel=d.channel, action=d.action,
                  delivery_id=d.id, attempt=d.attempts + 1)
     try:
-        result = _attempt(store, channel, d, stored.article.url, unknown_outcome, clock)
+        result = _attempt(store, channel, d, stored.article, unknown_outcome, clock)
     except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
@@ -140,21 +141,32 @@ class _Result:
     note: str
 
 
-def _attempt(store: Store, channel: Channel, d: Delivery, url: str, unknown_outcome: bool,
+EVENTS = {"post": "article.published", "correct": "article.updated", "delete": "article.withdrawn"}
+
+
+def post_context(d: Delivery, article: Article) -> PostContext:
+    """What the channel may use besides the text; ``key`` is the ledger's unique key, so every
+    attempt at this delivery (and only this one) carries the same."""
+    return PostContext(key=f"{d.article_id}/{d.revision}/{d.channel}/{d.action}", event=EVENTS[d.action],
+                       occurred_at=d.created_at, article=article)
+
+
+def _attempt(store: Store, channel: Channel, d: Delivery, article: Article, unknown_outcome: bool,
              clock: Clock) -> _Result:
     """Call the service for one delivery: at most three API calls. Raises the channel's errors.
 
     After an unknown outcome the account's recent posts are searched first, so a post that
     went out before a crash is adopted, never made twice.
     """
+    url, context = article.url, post_context(d, article)
     if d.action == "delete":
-        _delete_posts(store, d, channel, clock)
+        _delete_posts(store, d, channel, context, clock)
         return _Result(None, None, "deleted")
     found = channel.find_post(url) if unknown_outcome else None
     if found is not None:
         return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
     try:
-        posted = channel.post(d.text or url, url=url)
+        posted = channel.post(d.text or url, url=url, context=context)
     except AlreadyPosted:
         found = channel.find_post(url)
         return _Result(found.remote_id if found else None, found.remote_url if found else None,
@@ -269,7 +281,7 @@ def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool]
     return len(dead)
 
 
-def _delete_posts(store: Store, d: Delivery, channel: Channel, clock: Clock) -> None:
+def _delete_posts(store: Store, d: Delivery, channel: Channel, context: PostContext, clock: Clock) -> None:
     with store.read() as session:
         siblings = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel]
     if any(s.action in POST_ACTIONS and s.state == "claimed" for s in siblings):
@@ -277,23 +289,24 @@ def _delete_posts(store: Store, d: Delivery, channel: Channel, clock: Clock) -> 
         raise TransientChannelError("a post of this article is still in flight")
     for s in siblings:
         if s.action in POST_ACTIONS and s.state == "posted" and s.remote_id:
-            channel.delete(s.remote_id)
+            channel.delete(s.remote_id, context=context)
             with store.transaction() as session:
                 set_state(session, s.id, "deleted", now=clock())
 
 
 def _grow_staff_list(store: Store, channels: Channels, d: Delivery, authors: Sequence[Author],
                      site: SiteConfig, clock: Clock) -> None:
-    """Make each mentioned staff author a member of the channel's staff list, once."""
+    """Make each staff author (a ``[staff]`` entry, or marked ``"staff": true`` by the CMS) with a
+    handle on this channel a member of its staff list, once."""
     list_id = channels.staff_lists.get(d.channel)
     channel = channels.active.get(d.channel)
+    rules = rules_for(channels, d.channel)
     if not list_id or channel is None:
         return
-    staff = {name.casefold(): member for name, member in site.staff.items()}
     for author in authors:
-        member = staff.get(author.name.casefold())
-        handle = author.x or (member.x if member else None)
-        if not handle or member is None:
+        member = staff_member(site.staff, author.name)
+        handle = rules.handle(author, member)
+        if not handle or (member is None and not author.staff):
             continue
         with store.read() as session:
             if is_list_member(session, d.channel, list_id, handle):

@@ -31,11 +31,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
+from pydantic import BaseModel, SecretStr
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
-from config.settings import XSettings
-from syndication.channels.base import PostResult
+from syndication.channels.base import PostContext, PostResult, PostRules, social_handle
+from syndication.channels.counting import weighted_length
 from syndication.errors import (
     AlreadyPosted,
     ConfigError,
@@ -47,6 +48,7 @@ from syndication.errors import (
 
 log = logging.getLogger(__name__)
 
+X_API_BASE_URL = "https://api.x.com"
 # tweepy 4.x hard-codes this host in BaseClient.request.
 TWEEPY_HOST = "https://api.twitter.com"
 _REAL_HOSTS = {"api.twitter.com", "api.x.com"}
@@ -55,6 +57,26 @@ _DUPLICATE = "duplicate content"
 _RATE_LIMIT_FALLBACK = timedelta(seconds=60)
 # Spec: X API v2 GET /2/users/:id/tweets — max_results is 5..100, newest first.
 _RECENT_POSTS = 100
+
+
+class XSettings(BaseModel):
+    """One X account (SYNDICATION_X__*, or SYNDICATION_<ACCOUNT>__* for another): it posts when
+    all four credentials are set."""
+
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    staff_list_id: str | None = None
+    api_base_url: str = X_API_BASE_URL
+
+    @property
+    def enabled(self) -> bool:
+        return all((self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret))
+
+
+# Spec: X usernames — 1 to 15 letters, digits or underscores. A mention is "@" and the name.
+X_RULES = PostRules(length=weighted_length, handle=social_handle("x", r"[A-Za-z0-9_]{1,15}"))
 
 
 class _ApiAdapter(HTTPAdapter):
@@ -224,7 +246,7 @@ class XChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         """Create a post. Raises ``RateLimited``, ``TransientChannelError`` (5xx, network:
         the outcome may be unknown, see ``find_post``), ``AlreadyPosted`` (X refused the
         text as a duplicate) or ``PermanentChannelError``."""
@@ -237,7 +259,7 @@ class XChannel:
         log.info("x post made", extra={"channel": self.name, "remote_id": tweet_id, "url": url})
         return PostResult(tweet_id, _status_url(tweet_id))
 
-    def delete(self, remote_id: str) -> None:
+    def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
         """Delete a post; one X no longer has counts as deleted."""
         with self._translate("deleting"):
             try:

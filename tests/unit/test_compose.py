@@ -8,6 +8,7 @@ from twitter_text import parse_tweet
 
 from config.site import ChannelConfig, StaffMember
 from syndication.articles import Article, parse_article
+from syndication.channels.x import X_RULES
 from syndication.compose import ComposedPost, compose_post, hashtag, template_for
 from syndication.errors import ConfigError
 
@@ -26,6 +27,7 @@ def article(**fields: Any) -> Article:
 def compose(a: Article, template: str = DEFAULT, **kwargs: Any) -> ComposedPost:
     kwargs.setdefault("staff", STAFF)
     kwargs.setdefault("mention_authors", True)
+    kwargs.setdefault("rules", X_RULES)
     return compose_post(a, template=template, **kwargs)
 
 

@@ -16,7 +16,7 @@ import pytest
 from kombu.exceptions import OperationalError
 
 from config import SiteConfig, Settings
-from syndication.channels.base import PostResult
+from syndication.channels.base import PostContext, PostResult
 from syndication.channels.preview import PreviewChannel
 from syndication.channels.registry import Channels
 from syndication.delivering import LEASE, release_dead_claims, run_delivery
@@ -78,7 +78,7 @@ class ScriptedPreview(PreviewChannel):
     def answer_next(self, *answers: ChannelError | LostAnswer) -> None:
         self.script.extend(answers)
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         self.before_post()
         self.calling.set()
         assert self.answer.wait(10), "the test never let the post finish"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from config.settings import XSettings
+from syndication.channels.x import XSettings
 from syndication.channels.base import Channel, PostResult
 from syndication.channels.x import XChannel, _redirect_target
 from syndication.errors import (
