@@ -187,6 +187,25 @@ def test_a_staff_author_joins_the_staff_list_once(store: Store, channel: Scripte
         assert not [s for s in steps_of(session, "art-2") if s.kind == "staff_list.added"]
 
 
+def test_an_author_the_cms_marks_as_staff_joins_the_list_with_the_channel_s_handle(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given an author on no [staff] entry, marked "staff": true, with handles on several services,
+    # and a non-staff guest with an X handle
+    site = social_site()
+    channels = Channels({"preview": channel}, staff_lists={"preview": "staff-1"})
+    authors = [{"name": "Nia Newhire", "staff": True, "social": {"x": "nianewhire", "mastodon": "@nia@news.social"}},
+               {"name": "Guest Writer", "social": {"x": "guestwriter"}}]
+    articles, refused = parse_batch([article_json(1, published_at=clock().isoformat(), authors=authors)], site=site)
+    assert not refused
+    [event] = publish(store, site, articles, clock=clock).events
+    [delivery_id] = plan_event(store, site, channels, event.id, clock=clock)
+    # When the post goes out
+    assert run_delivery(store, site, channels, delivery_id, clock=clock).state == "posted"
+    # Then both are mentioned, but only the staff author joins the list, under this channel's (X-like) handle
+    assert "@nianewhire" in channel.posts[0].text and "@guestwriter" in channel.posts[0].text
+    assert channel.list_members == ["nianewhire"]
+
+
 # -- transient errors -----------------------------------------------------------------------
 
 def test_a_transient_error_is_retried_after_a_jittered_backoff(
