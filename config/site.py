@@ -104,6 +104,8 @@ class SocialConfig(_Strict):
     max_age_hours: float = Field(24, gt=0)
     mention_authors: bool = True
     correction_posts: bool = False
+    # Hosts an article's image may be fetched from to post it as media; empty: the site's own host.
+    image_hosts: list[str] = Field(default_factory=list)
 
 
 class SiteConfig(_Strict):
@@ -127,3 +129,8 @@ class SiteConfig(_Strict):
 
     def channel(self, name: str) -> ChannelConfig:
         return self.channels.get(name) or ChannelConfig()
+
+    @property
+    def image_hosts(self) -> list[str]:
+        """Where images may be fetched from: ``social.image_hosts``, else the site's host."""
+        return self.social.image_hosts or [self.site.base_url.host or ""]

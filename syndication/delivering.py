@@ -9,16 +9,24 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from config import SiteConfig
 from syndication.articles import Article, Author
-from syndication.channels.base import Channel, PostContext
+from syndication.channels.base import Channel, Media, PostContext
 from syndication.channels.registry import Channels, rules_for
 from syndication.compose import staff_member
-from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, RejectedPost, TransientChannelError
+from syndication.errors import (
+    AlreadyPosted,
+    MediaRefused,
+    PermanentChannelError,
+    RateLimited,
+    RejectedPost,
+    TransientChannelError,
+)
+from syndication.media import fetch_image
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.articles import get_article
@@ -49,7 +57,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=45)  # above one attempt: at most three API calls, each with a 10 s timeout
+# Above one attempt: an image fetch (5 s) and at most four API calls (find, upload, alt text, post), 10 s each.
+LEASE = timedelta(seconds=60)
 MAX_BACKOFF_S = 300.0
 POST_ACTIONS = ("post", "correct")  # what counts against a channel's posting budget
 
@@ -123,7 +132,8 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
         add_step(session, d.article_id, "delivery.attempt", now=now, channel=d.channel, action=d.action,
                  delivery_id=d.id, attempt=d.attempts + 1)
     try:
-        result = _attempt(store, channel, d, stored.article, unknown_outcome, clock)
+        images = site.image_hosts if d.channel in channels.media else None
+        result = _attempt(store, channel, d, stored.article, unknown_outcome, clock, images)
     except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
@@ -139,6 +149,7 @@ class _Result:
     remote_id: str | None
     remote_url: str | None
     note: str
+    image_skipped: str | None = None  # why the article's image did not go with the post
 
 
 EVENTS = {"post": "article.published", "correct": "article.updated", "delete": "article.withdrawn"}
@@ -151,8 +162,18 @@ def post_context(d: Delivery, article: Article) -> PostContext:
                        occurred_at=d.created_at, article=article)
 
 
+def _image(article: Article, image_hosts: list[str] | None) -> tuple[Media | None, str | None]:
+    """The article's image for a channel that takes media, or why it goes without."""
+    if image_hosts is None or article.image is None:
+        return None, None
+    try:
+        return fetch_image(article.image.url, alt=article.image.alt, allowed_hosts=image_hosts), None
+    except MediaRefused as exc:
+        return None, str(exc)
+
+
 def _attempt(store: Store, channel: Channel, d: Delivery, article: Article, unknown_outcome: bool,
-             clock: Clock) -> _Result:
+             clock: Clock, image_hosts: list[str] | None = None) -> _Result:
     """Call the service for one delivery: at most three API calls. Raises the channel's errors.
 
     After an unknown outcome the account's recent posts are searched first, so a post that
@@ -165,13 +186,15 @@ def _attempt(store: Store, channel: Channel, d: Delivery, article: Article, unkn
     found = channel.find_post(url) if unknown_outcome else None
     if found is not None:
         return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
+    media, skipped = _image(article, image_hosts)
     try:
-        posted = channel.post(d.text or url, url=url, context=context)
+        posted = channel.post(d.text or url, url=url, context=replace(context, media=media))
     except AlreadyPosted:
         found = channel.find_post(url)
         return _Result(found.remote_id if found else None, found.remote_url if found else None,
                        "the service already had this post")
-    return _Result(posted.remote_id, posted.remote_url, "posted")
+    skipped = skipped or next((n for n in posted.notes if n.startswith("image")), None)
+    return _Result(posted.remote_id, posted.remote_url, "posted", skipped)
 
 
 def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Delivery, result: _Result,
@@ -183,6 +206,10 @@ def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Deliv
         add_step(session, d.article_id, f"delivery.{'deleted' if d.action == 'delete' else 'posted'}",
                  now=clock(), channel=d.channel, delivery_id=d.id, remote_id=result.remote_id,
                  remote_url=result.remote_url, note=result.note)
+        if result.image_skipped:
+            # The post went without its image; the story says why, so an editor can fix the image.
+            add_step(session, d.article_id, "delivery.image_skipped", now=clock(), channel=d.channel,
+                     delivery_id=d.id, reason=result.image_skipped)
     log.info("delivery done", extra={"channel": d.channel, "delivery_id": d.id, "action": d.action,
                                      "remote_id": result.remote_id, "note": result.note})
     if d.action != "delete":

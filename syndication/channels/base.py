@@ -21,16 +21,28 @@ HandleRule = Callable[[Author, StaffMember | None], str | None]
 
 
 @dataclass(frozen=True)
+class Media:
+    """An image to attach to a post, fetched already (``syndication.media``), with its alt text."""
+
+    data: bytes
+    mime: str
+    alt: str | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class PostContext:
     """What a channel may want besides the text: ``key`` is the same on every attempt at one
     delivery (an idempotency key, a webhook id, a record key), ``event`` the article's event
     (``article.published``, ``article.updated``, ``article.withdrawn``), ``occurred_at`` when
-    the delivery was planned, and the article itself."""
+    the delivery was planned, the article itself, and its image (``media``) when the channel
+    takes media and the image could be fetched."""
 
     key: str
     event: str
     occurred_at: datetime
     article: Article | None = None
+    media: Media | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class PostResult:
 
     remote_id: str
     remote_url: str
+    notes: tuple[str, ...] = ()  # what the timeline should say, e.g. "image not attached: ..."
 
 
 def no_handle(author: Author, member: StaffMember | None) -> str | None:

@@ -55,6 +55,7 @@ class ChannelKind:
     settings fields to redact (default: every ``SecretStr`` field). ``staff_list``: the account's
     staff list id, or None for a kind without staff lists. ``configured``: whether an account's
     settings are complete enough to post (an X account without its four credentials is off).
+    ``media``: whether it takes the article's image (fetched by ``syndication.media``).
     """
 
     settings: type[BaseModel]
@@ -63,6 +64,7 @@ class ChannelKind:
     secrets: tuple[str, ...] | None = None
     staff_list: Callable[[Any], str | None] | None = None
     configured: Callable[[Any], bool] = lambda settings: True
+    media: bool = False
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
@@ -76,7 +78,7 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
     "preview": ChannelKind(settings=PreviewSettings, rules=PREVIEW_RULES,
                            build=lambda a: PreviewChannel(a.data_dir / "preview-posts.jsonl", name=a.name)),
     "x": ChannelKind(settings=XSettings, rules=X_RULES, build=lambda a: XChannel(a.settings, name=a.name),
-                     staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled),
+                     staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled, media=True),
     "webhook": ChannelKind(settings=WebhookSettings, rules=WEBHOOK_RULES,
                            build=lambda a: WebhookChannel(a.settings, name=a.name), configured=lambda s: s.enabled),
 }
@@ -91,6 +93,7 @@ class Channels(Mapping[str, Channel]):
     staff_lists: dict[str, str] = field(default_factory=dict)
     rules: dict[str, PostRules] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    media: set[str] = field(default_factory=set)  # the accounts that take images
 
     def __getitem__(self, name: str) -> Channel:
         return self.active[name]
@@ -158,6 +161,8 @@ def build_channels(site: SiteConfig, settings: Settings, data_dir: Path) -> Chan
         channels.active[account.name] = kind.build(account)
         channels.rules[account.name] = kind.rules
         channels.kinds[account.name] = account.kind
+        if kind.media:
+            channels.media.add(account.name)
         list_id = kind.staff_list(account.settings) if kind.staff_list else None
         if list_id:
             channels.staff_lists[account.name] = list_id

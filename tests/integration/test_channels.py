@@ -16,11 +16,14 @@ from syndication.store.deliveries import all_pauses, list_deliveries
 from tests.conftest import article_json
 from tests.integration.conftest import running
 from tests.integration.test_social import SOCIAL_SITE, now_iso, publish, standin, tweets_for, x_env
+from tests.support.image_host import image_host
 from tests.support.stack import Stack, wait_for
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.x_standin import XStandIn
 
 pytestmark = pytest.mark.integration
+# The site's images are served from 127.0.0.1 here (tests/support/image_host.py).
+CHANNELS_SITE = SOCIAL_SITE.replace("[social]\n", '[social]\nimage_hosts = ["127.0.0.1"]\n')
 SECRET = "whsec_" + base64.b64encode(b"integration-webhook-secret-42").decode()
 
 
@@ -45,7 +48,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 def shared_stack(tmp_path_factory: pytest.TempPathFactory, backend: str, x: XStandIn,
                  receiver: WebhookReceiver) -> Iterator[Stack]:
     env = {**x_env(x), "WEBHOOK__URL": receiver.url, "WEBHOOK__SECRET": SECRET}
-    with running(tmp_path_factory.mktemp("channels"), backend, extra_env=env, site_toml=SOCIAL_SITE) as stack:
+    with running(tmp_path_factory.mktemp("channels"), backend, extra_env=env, site_toml=CHANNELS_SITE) as stack:
         yield stack
 
 
@@ -108,3 +111,26 @@ def test_a_gone_endpoint_pauses_the_webhook_and_x_goes_on(both: Stack, x: XStand
     assert list(pauses) == ["webhook"] and "gone (410)" in (pauses["webhook"].reason or "")
     assert delivery.state == "failed"
     assert len(x.live_tweets) == 1
+
+
+def test_the_article_s_image_goes_to_x_with_its_alt_text_and_a_bad_one_never_blocks(
+        both: Stack, x: XStandIn) -> None:
+    with image_host() as images:
+        # Given one article with an image from the site's host, one whose image is not an image
+        good = article_json("pictured", published_at=now_iso(),
+                            image={"url": f"{images}/ok.png", "alt": "The harbour at dawn"})
+        bad = article_json("badpicture", published_at=now_iso(), image={"url": f"{images}/page"})
+        # When both are published
+        publish(both, good, bad)
+        wait_for(lambda: len(x.live_tweets) == 2, 30, what="both posts")
+        both.wait_settled()
+    # Then the first went with its image and alt text, the second without an image
+    media = {url: t.media for url in (good["url"], bad["url"]) for t in x.live_tweets
+             if str(url) in t.original_text.split()}
+    assert [(m["type"], m["alt"]) for m in media[good["url"]]] == [("image/png", "The harbour at dawn")]
+    assert media[bad["url"]] == []
+    # And the second article's story, as the API shows it, says why
+    with both.client() as http:
+        r = http.get("/api/v1/articles/art-badpicture", headers=both.auth())
+    [skipped] = [s for s in r.json()["timeline"] if s["kind"] == "delivery.image_skipped"]
+    assert skipped["channel"] == "x" and skipped["reason"] == "not an image: text/html"

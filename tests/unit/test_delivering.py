@@ -206,6 +206,24 @@ def test_an_author_the_cms_marks_as_staff_joins_the_list_with_the_channel_s_hand
     assert channel.list_members == ["nianewhire"]
 
 
+def test_an_image_that_cannot_be_fetched_never_blocks_the_post_and_the_story_says_why(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given a channel that takes images, and an article whose image is on a host the site does not allow
+    site = social_site()
+    channels = Channels({"preview": channel}, media={"preview"})
+    image = {"url": "https://cdn.elsewhere.example/lead.jpg", "alt": "The council chamber"}
+    articles, refused = parse_batch([article_json(1, published_at=clock().isoformat(), image=image)], site=site)
+    assert not refused
+    [event] = publish(store, site, articles, clock=clock).events
+    [delivery_id] = plan_event(store, site, channels, event.id, clock=clock)
+    # When the post goes out
+    assert run_delivery(store, site, channels, delivery_id, clock=clock).state == "posted"
+    # Then it was made without the image, and the article's story says why
+    assert len(channel.live) == 1
+    [skipped] = [s for s in story(store) if s.kind == "delivery.image_skipped"]
+    assert skipped.detail["reason"] == "image host cdn.elsewhere.example is not allowed"
+
+
 # -- transient errors -----------------------------------------------------------------------
 
 def test_a_transient_error_is_retried_after_a_jittered_backoff(
