@@ -13,7 +13,7 @@ Usage::
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -62,6 +62,18 @@ def fetch_image(url: str, *, alt: str | None, allowed_hosts: Collection[str], ma
             data = _read(response, max_bytes, deadline)
         return Media(data=data, mime=mime, alt=alt, url=url)
     raise MediaRefused(f"image not fetched: more than {_MAX_REDIRECTS} redirects")
+
+
+def image_fetcher(allowed_hosts: Collection[str]) -> Callable[[str], tuple[bytes, str] | None]:
+    """``fetch_image`` for a channel that fetches its own images (a link card's thumbnail): the
+    image at a URL as (bytes, MIME type), or None when it breaks a rule."""
+    def fetch(url: str) -> tuple[bytes, str] | None:
+        try:
+            media = fetch_image(url, alt=None, allowed_hosts=allowed_hosts)
+        except MediaRefused:
+            return None
+        return media.data, media.mime
+    return fetch
 
 
 def _read(response: requests.Response, max_bytes: int, deadline: float) -> bytes:

@@ -44,6 +44,7 @@ class Account:
     kind: str
     settings: Any
     data_dir: Path
+    image_hosts: tuple[str, ...] = ()  # where its images may come from (``syndication.media``)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def accounts(site: SiteConfig, settings: Settings, data_dir: Path) -> Iterator[A
                                  f"{e['msg']}" for e in exc.errors())
             raise ConfigError(f"channel {name} ({kind_name}): {problems}") from None
         if kind.configured(model):
-            yield Account(name, kind_name, model, data_dir)
+            yield Account(name, kind_name, model, data_dir, tuple(site.image_hosts))
 
 
 def channel_names(site: SiteConfig, settings: Settings) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from syndication.errors import MediaRefused
-from syndication.media import fetch_image
+from syndication.media import fetch_image, image_fetcher
 from tests.support.image_host import PNG, image_host
 
 
@@ -51,3 +51,9 @@ def test_a_slow_image_is_given_up(site: str) -> None:
 def test_only_http_is_fetched() -> None:
     with pytest.raises(MediaRefused, match="not allowed"):
         fetch_image("file:///etc/passwd", alt=None, allowed_hosts={""})
+
+
+def test_a_channel_s_own_fetcher_keeps_the_same_rules_and_answers_none_when_refused(site: str) -> None:
+    fetch = image_fetcher(HOSTS)
+    assert fetch(f"{site}/ok.png") == (PNG, "image/png")
+    assert fetch(f"{site}/away.png") is None and fetch(f"{site}/page") is None

@@ -8,10 +8,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from config import Settings, SiteConfig
-from syndication.channels.registry import CHANNEL_KINDS, build_channels, channel_names, secrets_of
+from syndication.channels.base import PostResult, PostRules
+from syndication.channels.registry import CHANNEL_KINDS, ChannelKind, build_channels, channel_names, secrets_of
 from syndication.errors import ConfigError
 from syndication.logs import configure_logging
 
@@ -99,3 +100,43 @@ def test_every_secret_looking_setting_is_declared_secret(kind: str) -> None:
             assert name in declared, f"{kind}: setting {name} looks secret but is not declared"
             assert SecretStr in getattr(field.annotation, "__args__", (field.annotation,)), \
                 f"{kind}: {name} should be a SecretStr, so repr() hides it too"
+
+
+class _Pager:
+    """A made-up fifth kind, declared the way the README's "Adding a channel" shows."""
+
+    max_weighted_length = 160
+
+    def __init__(self, settings: "_PagerSettings", *, name: str) -> None:
+        self.name, self.sent = name, []
+
+    def post(self, text: str, *, url: str, context: object = None) -> PostResult:
+        self.sent.append(text)
+        return PostResult(str(len(self.sent)), "")
+
+    def delete(self, remote_id: str, *, context: object = None) -> None:
+        pass
+
+    def find_post(self, url: str) -> PostResult | None:
+        return None
+
+    def add_list_member(self, handle: str) -> None:
+        pass
+
+
+class _PagerSettings(BaseModel):
+    number: str | None = None
+    api_key: SecretStr | None = None
+
+
+def test_a_fifth_kind_is_one_declaration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given a new kind, declared with one line in the registry
+    monkeypatch.setitem(CHANNEL_KINDS, "pager", ChannelKind(
+        settings=_PagerSettings, rules=PostRules(length=len), build=lambda a: _Pager(a.settings, name=a.name),
+        configured=lambda s: bool(s.number and s.api_key)))
+    settings = Settings(pager={"number": "+15550100", "api_key": "pager-key-9876"})
+    # Then it is listed, built with its rules, and its secret is redacted, with nothing else changed
+    assert channel_names(site(), settings) == ["pager", "preview"]
+    channels = build_channels(site(), settings, tmp_path)
+    assert isinstance(channels.active["pager"], _Pager) and channels.rules["pager"].length("ab") == 2
+    assert "pager-key-9876" in secrets_of(settings)
