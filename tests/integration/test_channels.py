@@ -58,7 +58,8 @@ def both(shared_stack: Stack, x: XStandIn, receiver: WebhookReceiver) -> Stack:
     shared_stack.wait_settled()
     assert httpx.post(f"{x.url}/_standin/reset", timeout=5).status_code == 200
     receiver.reset()
-    CliRunner().invoke(app, ["channels", "resume", "webhook"], env=cli_env(shared_stack))
+    for channel in ("webhook", "x"):
+        CliRunner().invoke(app, ["channels", "resume", channel], env=cli_env(shared_stack))
     return shared_stack
 
 
@@ -134,3 +135,22 @@ def test_the_article_s_image_goes_to_x_with_its_alt_text_and_a_bad_one_never_blo
         r = http.get("/api/v1/articles/art-badpicture", headers=both.auth())
     [skipped] = [s for s in r.json()["timeline"] if s["kind"] == "delivery.image_skipped"]
     assert skipped["channel"] == "x" and skipped["reason"] == "not an image: text/html"
+
+
+def test_unexplained_refusals_in_a_row_trip_the_breaker_on_x_only(
+        both: Stack, x: XStandIn, receiver: WebhookReceiver) -> None:
+    # Given X answers the next three posts 409 with nothing said
+    x.fail_next(3, 409, method="POST", path="/2/tweets", body={})
+    # When three articles are published, one after the other
+    for n in range(3):
+        publish(both, article_json(f"refused-{n}", published_at=now_iso()))
+        both.wait_settled()
+    # Then each failed on X, the third paused X saying why, and the webhook took all three
+    with both.runtime.store.read() as session:
+        failed = [d for d in list_deliveries(session, state="failed") if d.channel == "x"
+                  and d.article_id.startswith("art-refused-")]
+        pauses = {p.channel: p for p in all_pauses(session) if p.active(datetime.now(timezone.utc))}
+    assert len(failed) == 3
+    assert list(pauses) == ["x"]
+    assert (pauses["x"].reason or "").startswith("breaker: 3 unexplained refusals in a row, the last: X: refused")
+    assert len(receiver.accepted) == 3
