@@ -80,7 +80,8 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
                            build=lambda a: PreviewChannel(a.data_dir / "preview-posts.jsonl", name=a.name)),
     "x": ChannelKind(settings=XSettings, rules=X_RULES, build=lambda a: XChannel(a.settings, name=a.name),
                      staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled, media=True),
-    "webhook": ChannelKind(settings=WebhookSettings, rules=WEBHOOK_RULES,
+    # The URL too: a Slack-style endpoint carries its token in the path.
+    "webhook": ChannelKind(settings=WebhookSettings, rules=WEBHOOK_RULES, secrets=("url", "secret"),
                            build=lambda a: WebhookChannel(a.settings, name=a.name), configured=lambda s: s.enabled),
 }
 

@@ -70,7 +70,7 @@ def test_account_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert settings.accounts["webhook"]["url"] == "https://hooks.example/in"
 
 
-SECRET_VALUES = {"secret": WEBHOOK_SECRET}
+SECRET_VALUES = {"secret": WEBHOOK_SECRET, "url": "https://hooks.example/services/T000/B000/tokenpart1234"}
 
 
 @pytest.mark.parametrize(("kind", "field"), [(k, f) for k, kind in CHANNEL_KINDS.items() for f in kind.secret_fields])
