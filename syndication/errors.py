@@ -5,10 +5,12 @@ SyndicationError
 ├── ValidationError          (carries FieldError list)
 ├── NotFound
 ├── StoreError
+├── MediaRefused
 └── ChannelError
     ├── TransientChannelError
     │   └── RateLimited      (carries retry_at)
     ├── PermanentChannelError
+    ├── RejectedPost         (carries explained)
     └── AlreadyPosted
 """
 from __future__ import annotations
@@ -56,6 +58,11 @@ class StoreError(SyndicationError):
     """Raised when the database cannot be reached or is not at the expected schema."""
 
 
+class MediaRefused(SyndicationError):
+    """Raised when an article's image is not fetched for a post (host not allowed, too large,
+    not an image, too slow); the post goes without it."""
+
+
 class ChannelError(SyndicationError):
     """Base of errors a social channel reports."""
 
@@ -73,7 +80,20 @@ class RateLimited(TransientChannelError):
 
 
 class PermanentChannelError(ChannelError):
-    """Raised on 401/403 and other refusals that retrying cannot fix; pauses the channel."""
+    """Raised when the channel itself is refused (credentials: 401, 403; an endpoint gone: 410): pauses the channel."""
+
+
+class RejectedPost(ChannelError):
+    """Raised when the service refuses this one request (a 400 or 422 about it, or another 4xx):
+    that delivery fails and the channel goes on.
+
+    ``explained`` is False when the service did not say what was wrong (an empty or malformed
+    400, a 404 or 409 on a post...): several of those in a row trip the channel's breaker.
+    """
+
+    def __init__(self, message: str, *, explained: bool = True) -> None:
+        super().__init__(message)
+        self.explained = explained
 
 
 class AlreadyPosted(ChannelError):

@@ -288,12 +288,28 @@ def pause_channel(session: Session, channel: str, *, until: datetime, reason: st
     row.reason, row.updated_at = reason, now
 
 
+def count_refusal(session: Session, channel: str, *, now: datetime) -> int:
+    """Count one more unexplained refusal in a row on ``channel``; returns how many now."""
+    insert_missing(session, ChannelStateRow, [{"channel": channel, "paused_until": None, "reason": None,
+                                               "updated_at": now, "refusals": 0}], key=["channel"])
+    row = session.get(ChannelStateRow, channel, with_for_update=True, populate_existing=True)
+    assert row is not None
+    row.refusals = (row.refusals or 0) + 1
+    return row.refusals
+
+
+def clear_refusals(session: Session, channel: str) -> None:
+    """A request went through: the refusals before it are no longer "in a row"."""
+    session.execute(update(ChannelStateRow).where(ChannelStateRow.channel == channel, ChannelStateRow.refusals > 0)
+                    .values(refusals=0))
+
+
 def resume_channel(session: Session, channel: str, *, now: datetime) -> int:
     """End a channel's pause. Deliveries the pause had put off (to its end: years, for a
     permanent one) become due now. Returns how many."""
     row = session.get(ChannelStateRow, channel)
     if row is not None:
-        row.paused_until, row.reason, row.updated_at = None, None, now
+        row.paused_until, row.reason, row.updated_at, row.refusals = None, None, now, 0
     waiting = session.execute(update(DeliveryRow).where(
         DeliveryRow.channel == channel, DeliveryRow.state == "pending", DeliveryRow.next_attempt_at > now)
         .values(next_attempt_at=None, queued_at=None, updated_at=now))

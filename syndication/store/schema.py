@@ -148,6 +148,8 @@ class ChannelStateRow(Base):
     paused_until: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+    # Unexplained refusals (RejectedPost.explained False) since the last success: the breaker.
+    refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ListMemberRow(Base):

@@ -195,6 +195,27 @@ def test_an_unknown_outcome_is_reconciled_not_posted_twice(social_stack: Stack, 
     assert len(x.tweets) == 1
 
 
+def test_a_malformed_400_fails_one_delivery_and_the_channel_goes_on(social_stack: Stack, x: XStandIn) -> None:
+    # Given X answers the next post with a 400 whose body is not an error object
+    x.fail_next(1, 400, method="POST", path="/2/tweets", body="<html>Bad Request</html>")
+    # When two articles are published, one after the other
+    publish(social_stack, article_json("refused", published_at=now_iso()))
+    social_stack.wait_settled()
+    publish(social_stack, article_json("after", published_at=now_iso()))
+    wait_for(lambda: x.live_tweets, 30, what="the second post")
+    social_stack.wait_settled()
+    # Then the first delivery is in the failed set with X's answer, and the second was posted
+    with social_stack.runtime.store.read() as session:
+        by_article = {d.article_id: d for d in list_deliveries(session) if d.channel == "x"}
+        pauses = [p for p in all_pauses(session) if p.channel == "x" and p.active(datetime.now(timezone.utc))]
+    assert by_article["art-refused"].state == "failed"
+    assert "400" in (by_article["art-refused"].last_error or "")
+    assert by_article["art-after"].state == "posted"
+    assert tweets_for(x, "https://news.test.example/a/after")
+    # And the channel was never paused
+    assert pauses == []
+
+
 @pytest.fixture
 def own_x() -> Iterator[XStandIn]:
     with standin() as server:

@@ -16,7 +16,7 @@ import pytest
 from kombu.exceptions import OperationalError
 
 from config import SiteConfig, Settings
-from syndication.channels.base import PostResult
+from syndication.channels.base import PostContext, PostResult
 from syndication.channels.preview import PreviewChannel
 from syndication.channels.registry import Channels
 from syndication.delivering import LEASE, release_dead_claims, run_delivery
@@ -25,6 +25,7 @@ from syndication.errors import (
     ChannelError,
     PermanentChannelError,
     RateLimited,
+    RejectedPost,
     TransientChannelError,
 )
 from syndication.publishing import parse_batch, publish, unpublish
@@ -77,7 +78,7 @@ class ScriptedPreview(PreviewChannel):
     def answer_next(self, *answers: ChannelError | LostAnswer) -> None:
         self.script.extend(answers)
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         self.before_post()
         self.calling.set()
         assert self.answer.wait(10), "the test never let the post finish"
@@ -184,6 +185,43 @@ def test_a_staff_author_joins_the_staff_list_once(store: Store, channel: Scripte
         assert [s.detail["handle"] for s in steps_of(session, "art-1") if s.kind == "staff_list.added"] == [
             "adareporter"]
         assert not [s for s in steps_of(session, "art-2") if s.kind == "staff_list.added"]
+
+
+def test_an_author_the_cms_marks_as_staff_joins_the_list_with_the_channel_s_handle(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given an author on no [staff] entry, marked "staff": true, with handles on several services,
+    # and a non-staff guest with an X handle
+    site = social_site()
+    channels = Channels({"preview": channel}, staff_lists={"preview": "staff-1"})
+    authors = [{"name": "Nia Newhire", "staff": True, "social": {"x": "nianewhire", "mastodon": "@nia@news.social"}},
+               {"name": "Guest Writer", "social": {"x": "guestwriter"}}]
+    articles, refused = parse_batch([article_json(1, published_at=clock().isoformat(), authors=authors)], site=site)
+    assert not refused
+    [event] = publish(store, site, articles, clock=clock).events
+    [delivery_id] = plan_event(store, site, channels, event.id, clock=clock)
+    # When the post goes out
+    assert run_delivery(store, site, channels, delivery_id, clock=clock).state == "posted"
+    # Then both are mentioned, but only the staff author joins the list, under this channel's (X-like) handle
+    assert "@nianewhire" in channel.posts[0].text and "@guestwriter" in channel.posts[0].text
+    assert channel.list_members == ["nianewhire"]
+
+
+def test_an_image_that_cannot_be_fetched_never_blocks_the_post_and_the_story_says_why(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given a channel that takes images, and an article whose image is on a host the site does not allow
+    site = social_site()
+    channels = Channels({"preview": channel}, media={"preview"})
+    image = {"url": "https://cdn.elsewhere.example/lead.jpg", "alt": "The council chamber"}
+    articles, refused = parse_batch([article_json(1, published_at=clock().isoformat(), image=image)], site=site)
+    assert not refused
+    [event] = publish(store, site, articles, clock=clock).events
+    [delivery_id] = plan_event(store, site, channels, event.id, clock=clock)
+    # When the post goes out
+    assert run_delivery(store, site, channels, delivery_id, clock=clock).state == "posted"
+    # Then it was made without the image, and the article's story says why
+    assert len(channel.live) == 1
+    [skipped] = [s for s in story(store) if s.kind == "delivery.image_skipped"]
+    assert skipped.detail["reason"] == "image host cdn.elsewhere.example is not allowed"
 
 
 # -- transient errors -----------------------------------------------------------------------
@@ -325,6 +363,53 @@ def test_a_permanent_error_fails_the_delivery_and_pauses_the_channel(
     assert put_off.attempts == 0
     assert put_off.last_error == "channel paused: HTTP 401 from the service: could not authenticate you"
     assert channel.posts == []
+
+
+def test_a_request_the_service_refuses_fails_that_delivery_and_the_channel_goes_on(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given two articles, and a service that answers the first post "400: text is invalid"
+    site = social_site()
+    first, second = planned(store, site, channel, clock, 1), planned(store, site, channel, clock, 2)
+    channel.answer_next(RejectedPost("HTTP 400: the text parameter is invalid"))
+    # When both deliveries run
+    refused = run_delivery(store, site, Channels({"preview": channel}), first, clock=clock, rng=no_jitter)
+    posted = run_delivery(store, site, Channels({"preview": channel}), second, clock=clock, rng=no_jitter)
+    # Then the first is in the failed set with the service's reason, the second went out
+    assert (refused.state, posted.state) == ("failed", "posted")
+    assert row(store, first).last_error == "HTTP 400: the text parameter is invalid"
+    assert len(channel.live) == 1
+    # And the channel was never paused
+    with store.read() as session:
+        pause = get_pause(session, "preview")
+    assert pause is None or not pause.active(clock())
+    assert not story(store, "art-1")[-1].detail["channel_paused"]
+
+
+def test_unexplained_refusals_in_a_row_trip_the_breaker_and_say_why(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given a channel whose breaker trips at three unexplained refusals in a row
+    site = social_site(breaker_refusals=3)
+    ids = [planned(store, site, channel, clock, n) for n in range(1, 6)]
+    # When two posts are refused without a reason, one goes through, then three are refused
+    channel.answer_next(RejectedPost("HTTP 404", explained=False), RejectedPost("HTTP 404", explained=False))
+    states = [run_delivery(store, site, Channels({"preview": channel}), i, clock=clock).state for i in ids[:3]]
+    # Then a success in between means they were not "in a row": the channel goes on
+    assert states == ["failed", "failed", "posted"]
+    with store.read() as session:
+        pause = get_pause(session, "preview")
+    assert pause is None or not pause.active(clock())
+    # When three in a row are refused (an explained 400 among them does not count)
+    more = [planned(store, site, channel, clock, n) for n in range(6, 8)]
+    channel.answer_next(RejectedPost("HTTP 409", explained=False), RejectedPost("HTTP 400: bad text"),
+                        RejectedPost("HTTP 409", explained=False), RejectedPost("HTTP 418 teapot", explained=False))
+    states = [run_delivery(store, site, Channels({"preview": channel}), i, clock=clock).state
+              for i in [*ids[3:], *more]]
+    # Then all four failed, and the third unexplained one paused the channel, saying why
+    assert states == ["failed"] * 4
+    with store.read() as session:
+        pause = get_pause(session, "preview")
+    assert pause is not None and pause.active(clock())
+    assert pause.reason == "breaker: 3 unexplained refusals in a row, the last: HTTP 418 teapot"
 
 
 # -- budget and configuration -----------------------------------------------------------

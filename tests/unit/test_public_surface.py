@@ -16,7 +16,7 @@ from tests.support.brokers import celery_dispatcher, stopped_broker
 def test_package_exports() -> None:
     assert sorted(syndication.__all__) == [
         "AlreadyPosted", "Article", "Author", "ChannelError", "ConfigError", "Dispatcher", "FieldError",
-        "Image", "NotFound", "Outcome", "PermanentChannelError", "RateLimited", "Social", "Store",
+        "Image", "MediaRefused", "NotFound", "Outcome", "PermanentChannelError", "RateLimited", "RejectedPost", "Social", "Store",
         "StoreError", "StoredArticle", "SyndicationError", "TransientChannelError", "ValidationError",
         "announce", "load_site", "parse_article", "publish", "render_all", "render_feed", "unpublish",
     ]

@@ -8,15 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from config.settings import XSettings
-from syndication.channels.base import Channel, PostResult
-from syndication.channels.x import XChannel, _redirect_target
+from syndication.channels.base import Channel, Media, PostContext, PostResult
+from syndication.channels.x import XChannel, XSettings, _redirect_target
 from syndication.errors import (
     AlreadyPosted,
     ChannelError,
     ConfigError,
     PermanentChannelError,
     RateLimited,
+    RejectedPost,
     TransientChannelError,
 )
 from tests.support.x_standin import XStandIn
@@ -211,8 +211,34 @@ def test_a_403_that_is_not_a_duplicate_is_permanent(channel: XChannel, x: XStand
     assert "not permitted" in str(caught.value)
 
 
-def test_other_4xx_are_permanent(channel: XChannel, x: XStandIn) -> None:
-    x.fail_next(1, 400)
+def test_a_400_about_the_request_refuses_that_post_with_x_s_reason(channel: XChannel, x: XStandIn) -> None:
+    x.fail_next(1, 400, body={"errors": [{"message": "text is too long"}], "title": "Invalid Request",
+                              "detail": "One or more parameters to your request was invalid.", "status": 400})
+    with pytest.raises(RejectedPost) as caught:
+        channel.post(f"Hello {ARTICLE}", url=ARTICLE)
+    assert caught.value.explained and "text is too long" in str(caught.value)
+
+
+@pytest.mark.parametrize("body", ["<html>Bad Request</html>", ["not", "an", "object"], None],
+                         ids=["a JSON string", "a JSON list", "no body"])
+def test_a_malformed_400_refuses_that_post_unexplained(channel: XChannel, x: XStandIn, body: object) -> None:
+    # Given X answers 400 with a body tweepy cannot read as an error object
+    x.fail_next(1, 400, body=body if body is not None else {})
+    # Then it is one refused post (not a bare AttributeError from inside tweepy), unexplained
+    with pytest.raises(RejectedPost) as caught:
+        channel.post(f"Hello {ARTICLE}", url=ARTICLE)
+    assert not caught.value.explained and str(caught.value).startswith("X: refused while posting: 400")
+
+
+def test_other_4xx_refuse_that_post_unexplained(channel: XChannel, x: XStandIn) -> None:
+    x.fail_next(1, 409, body={})
+    with pytest.raises(RejectedPost) as caught:
+        channel.post(f"Hello {ARTICLE}", url=ARTICLE)
+    assert not caught.value.explained
+
+
+def test_a_410_is_permanent(channel: XChannel, x: XStandIn) -> None:
+    x.fail_next(1, 410)
     with pytest.raises(PermanentChannelError):
         channel.post(f"Hello {ARTICLE}", url=ARTICLE)
 
@@ -326,3 +352,35 @@ def test_find_post_never_adopts_a_post_whose_link_merely_starts_with_the_url(cha
     channel.post(f"Another story {ARTICLE}0", url=f"{ARTICLE}0")
     # Then it is not taken for a post of ARTICLE: adopting it would leave ARTICLE never posted
     assert channel.find_post(ARTICLE) is None
+
+
+# -- images -------------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def with_image(data: bytes, alt: str | None = "Leaders shake hands in Belém") -> PostContext:
+    return PostContext(key="a1/1/x/post", event="article.published", occurred_at=datetime.now(timezone.utc),
+                       media=Media(data=data, mime="image/png", alt=alt))
+
+
+def test_an_image_goes_with_the_post_carrying_its_alt_text(channel: XChannel, x: XStandIn) -> None:
+    # When a post is made with the article's image
+    result = channel.post(f"Deal agreed {ARTICLE}", url=ARTICLE, context=with_image(PNG))
+    # Then X holds one post with the image attached, described by its alt text
+    [tweet] = x.live_tweets
+    assert tweet.id == result.remote_id and result.notes == ()
+    assert [(m["type"], m["alt"]) for m in tweet.media] == [("image/png", "Leaders shake hands in Belém")]
+    # And the upload went to X's upload host, signed like every other request
+    uploads = [r for r in x.requests if r.path.startswith("/1.1/media/")]
+    assert [r.path for r in uploads] == ["/1.1/media/upload.json", "/1.1/media/metadata/create.json"]
+    assert all(r.signature_valid for r in uploads)
+
+
+def test_an_image_x_refuses_never_blocks_the_post(channel: XChannel, x: XStandIn) -> None:
+    # Given bytes X does not take as an image
+    result = channel.post(f"Deal agreed {ARTICLE}", url=ARTICLE, context=with_image(b"<html>not an image</html>"))
+    # Then the post is made without media, and the result says why
+    [tweet] = x.live_tweets
+    assert tweet.media == []
+    assert result.notes and result.notes[0].startswith("image not attached: X: refused while uploading an image")
