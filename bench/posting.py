@@ -18,10 +18,10 @@ import httpx
 from pydantic import SecretStr
 
 from bench.setups import reset_database
-from config import SiteConfig, XSettings
+from config import SiteConfig
 from syndication.articles import parse_article
 from syndication.channels.registry import Channels
-from syndication.channels.x import XChannel
+from syndication.channels.x import XChannel, XSettings
 from syndication.delivering import run_delivery
 from syndication.publishing import publish
 from syndication.social import plan_event
@@ -74,7 +74,7 @@ def run(posts: int = 600, threads: int = 8, database_url: str | None = None) -> 
         articles = [parse_article({"id": f"b{i}", "url": f"https://bench.example/a/{i}",
                                    "title": f"Bench story {i}", "published_at": now}) for i in range(posts)]
         outcome = publish(store, site, articles)
-        ids = [d for e in outcome.events for d in plan_event(store, site, channels.active, e.id)]
+        ids = [d for e in outcome.events for d in plan_event(store, site, channels, e.id)]
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             states = list(pool.map(lambda i: run_delivery(store, site, channels, i).state, ids))

@@ -2,7 +2,7 @@
 
 Read once at the edges (CLI, Celery app, web start-up) and passed on as values.
 """
-from config.settings import Settings, XSettings
+from config.settings import Settings
 from config.site import ChannelConfig, FeedsConfig, SiteConfig, SiteInfo, SocialConfig, StaffMember
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "SiteInfo",
     "SocialConfig",
     "StaffMember",
-    "XSettings",
 ]

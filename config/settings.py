@@ -1,15 +1,17 @@
 """The one environment-settings model (prefix ``SYNDICATION_``, nested delimiter ``__``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_DIR / "syndication.toml"
-X_API_BASE_URL = "https://api.x.com"
+ENV_PREFIX = "SYNDICATION_"
 
 
 def _split_csv(value: object) -> object:
@@ -18,19 +20,25 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class XSettings(BaseModel):
-    """Credentials for the X channel; the channel is on when all four are set."""
+class _AccountsFromEnv(PydanticBaseSettingsSource):
+    """``SYNDICATION_<ACCOUNT>__<FIELD>`` variables whose ``<ACCOUNT>`` is no field of ``Settings``:
+    the settings of channel accounts (``SYNDICATION_X__ACCESS_TOKEN``, ``SYNDICATION_X_SPORT__...``),
+    gathered as text into ``Settings.accounts``. The channel registry validates each against its
+    kind's settings model; this layer does not know the kinds."""
 
-    consumer_key: SecretStr | None = None
-    consumer_secret: SecretStr | None = None
-    access_token: SecretStr | None = None
-    access_token_secret: SecretStr | None = None
-    staff_list_id: str | None = None
-    api_base_url: str = X_API_BASE_URL
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
 
-    @property
-    def enabled(self) -> bool:
-        return all((self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret))
+    def __call__(self) -> dict[str, Any]:
+        accounts: dict[str, dict[str, str]] = {}
+        for key, value in os.environ.items():
+            name, sep, field = key.upper().removeprefix(ENV_PREFIX).partition("__")
+            if not key.upper().startswith(ENV_PREFIX) or not sep or not name or not field:
+                continue
+            if name.lower() in self.settings_cls.model_fields:
+                continue
+            accounts.setdefault(name.lower(), {})[field.lower()] = value
+        return {"accounts": accounts} if accounts else {}
 
 
 class Settings(BaseSettings):
@@ -41,7 +49,7 @@ class Settings(BaseSettings):
     PosixPath('/srv/syndication/feeds')
     """
 
-    model_config = SettingsConfigDict(env_prefix="SYNDICATION_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     config: Path = DEFAULT_CONFIG
     data_dir: Path = Path("var")
@@ -74,9 +82,33 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = 3600
     log_json: bool = False
     log_level: str = "INFO"
-    x: XSettings = Field(default_factory=XSettings)
+    # Each channel account's settings, by account name (``x``, ``webhook``, ``x_sport``...), as
+    # given: SYNDICATION_<ACCOUNT>__<FIELD>, or Settings(x={...}). The channel registry reads them.
+    accounts: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     _split_tokens = field_validator("api_tokens", "ops_tokens", mode="before")(_split_csv)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _AccountsFromEnv(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accounts_by_name(cls, data: Any) -> Any:
+        """``Settings(x={...})`` or ``Settings(x=XSettings(...))`` is the account ``x``."""
+        if not isinstance(data, dict):
+            return data
+        named = {k: v for k, v in data.items() if k not in cls.model_fields and isinstance(v, (dict, BaseModel))}
+        if not named:
+            return data
+        accounts = dict(data.get("accounts") or {})
+        for name, value in named.items():
+            given = value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
+            accounts[name] = {**accounts.get(name, {}), **given}
+        return {**{k: v for k, v in data.items() if k not in named}, "accounts": accounts}
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -93,10 +125,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_data_dir / 'syndication.db'}"
 
     def secrets(self) -> list[str]:
-        """Every configured secret value, for log redaction."""
+        """Every secret value of these settings outside ``accounts``, for log redaction. The
+        accounts' secrets are their kinds' to declare: ``syndication.channels.registry.secrets_of``
+        gives both."""
         values = [t.get_secret_value() for t in (*self.api_tokens, *self.ops_tokens)]
-        for secret in (self.webhook_secret, self.ops_session_secret, self.x.consumer_key, self.x.consumer_secret,
-                       self.x.access_token, self.x.access_token_secret):
+        for secret in (self.webhook_secret, self.ops_session_secret):
             if secret is not None:
                 values.append(secret.get_secret_value())
         return [v for v in values if v]

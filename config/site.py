@@ -1,6 +1,7 @@
 """The site's TOML configuration: the site, which feeds exist, the staff list and channels."""
 from __future__ import annotations
 
+import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,9 +78,17 @@ class StaffMember(_Strict):
 
 
 class ChannelConfig(_Strict):
-    """Per-channel posting settings; ``sections`` overrides the template per section."""
+    """Per-channel (per-account) posting settings; ``sections`` overrides the template per section.
+
+    ``kind`` names the channel kind when the account is not named after it (``[channels.x_sport]
+    kind = "x"``). ``only_sections`` / ``except_sections`` route articles by section (names or
+    slugs, any case): an account posts only the first's, or all but the second's.
+    """
 
     enabled: bool = True
+    kind: str | None = None
+    only_sections: list[str] = Field(default_factory=list)
+    except_sections: list[str] = Field(default_factory=list)
     template: str = DEFAULT_TEMPLATE
     sections: dict[str, str] = Field(default_factory=dict)
     posts_per_window: int = Field(100, ge=1)
@@ -95,6 +104,8 @@ class SocialConfig(_Strict):
     max_age_hours: float = Field(24, gt=0)
     mention_authors: bool = True
     correction_posts: bool = False
+    # Hosts an article's image may be fetched from to post it as media; empty: the site's own host.
+    image_hosts: list[str] = Field(default_factory=list)
 
 
 class SiteConfig(_Strict):
@@ -106,5 +117,20 @@ class SiteConfig(_Strict):
     staff: dict[str, StaffMember] = Field(default_factory=dict)
     channels: dict[str, ChannelConfig] = Field(default_factory=lambda: {"preview": ChannelConfig()})
 
+    @field_validator("channels")
+    @classmethod
+    def _account_names(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
+        # The name is the ledger's channel (32 characters) and SYNDICATION_<NAME>__* carries its credentials.
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(f"channel name {name!r}: lower-case letters, digits and _ (at most 32), "
+                                 "since SYNDICATION_<NAME>__... carries its credentials")
+        return value
+
     def channel(self, name: str) -> ChannelConfig:
         return self.channels.get(name) or ChannelConfig()
+
+    @property
+    def image_hosts(self) -> list[str]:
+        """Where images may be fetched from: ``social.image_hosts``, else the site's host."""
+        return self.social.image_hosts or [self.site.base_url.host or ""]

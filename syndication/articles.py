@@ -42,13 +42,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+_SOCIAL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# A handle on any service: "@name@instance", "name.bsky.social", "name"; each channel kind
+# checks its own syntax when it mentions someone (``PostRules.handle``).
+_ANY_HANDLE = re.compile(r"^@?[^\s@]{1,253}(@[^\s@]{1,253})?$")
+
+
 class Author(_Model):
-    """A byline."""
+    """A byline. ``social`` holds the author's handle per channel kind; ``x`` is the older
+    spelling of ``social.x``. ``staff`` marks a newsroom member for the channels' staff lists."""
 
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(None, max_length=254)
     url: str | None = None
     x: str | None = None
+    social: dict[str, str] = Field(default_factory=dict, max_length=20)
+    staff: bool = False
 
     @field_validator("email")
     @classmethod
@@ -70,6 +79,22 @@ class Author(_Model):
         if not _HANDLE.match(value):
             raise ValueError("not an X handle (1-15 letters, digits or _)")
         return value.lstrip("@")
+
+    @field_validator("social")
+    @classmethod
+    def _handles(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, handle in value.items():
+            if not _SOCIAL_KEY.match(key):
+                raise ValueError(f"{key!r} is not a channel kind (lower-case letters, digits, _)")
+            if key == "x" and not _HANDLE.match(handle):
+                raise ValueError("x: not an X handle (1-15 letters, digits or _)")
+            if not _ANY_HANDLE.match(handle):
+                raise ValueError(f"{key}: not a handle (no spaces, such as @name@instance or name.bsky.social)")
+        return {key: handle for key, handle in value.items() if handle}
+
+    def handle(self, kind: str) -> str | None:
+        """The author's own handle for a channel kind, as given (``social``, or ``x``)."""
+        return self.social.get(kind) or (self.x if kind == "x" else None)
 
 
 class Image(_Model):

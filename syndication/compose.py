@@ -4,8 +4,9 @@ The template is Jinja, rendered in a sandbox as plain text, with these variables
 ``title``, ``summary`` (plain text), ``url``, ``section``, ``tags`` (list), ``hashtags``
 (``"#Climate #COP30"``), ``mentions`` (``"@ada @bruno"``) and ``authors`` (list of names).
 
-Length is X's weighted length, measured with ``twitter_text.parse_tweet`` (a link counts
-23, a CJK character or an emoji 2). When the text is too long it is shortened in this
+Length is the channel's own rule (``PostRules.length``: X's weighted length, Mastodon's
+characters with every link at 23, Bluesky's graphemes...), and mentions are the handles its
+rule finds (``PostRules.handle``). When the text is too long it is shortened in this
 order: hashtags are dropped from the end, then the summary is cut, then the title, at a
 word boundary (any character boundary for CJK) and never inside a grapheme (an emoji
 ZWJ sequence, a flag, a skin tone, a letter with combining marks). The link and the
@@ -26,16 +27,15 @@ from typing import Any
 import jinja2
 import regex
 from jinja2.sandbox import SandboxedEnvironment
-from twitter_text import parse_tweet
 
 from config.site import ChannelConfig, StaffMember
 from syndication.articles import Article
+from syndication.channels.base import PostRules
 from syndication.errors import ConfigError
 from syndication.text import html_to_text, slugify
 
 ELLIPSIS = "…"  # weighs 2 on X (outside its weight-1 ranges), still less than "..."
-_HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
-# Spec: X counting characters — U+FFFE, U+FEFF and U+FFFF make a post invalid.
+# Spec: X counting characters — U+FFFE, U+FEFF and U+FFFF make a post invalid (and no service wants them).
 _INVALID = re.compile("[\ufffe\ufeff\uffff]")
 _TRAILING = " \t\n,;:-–—/(["
 # No cut that fits can keep more characters than this (each weighs at least 1, and only
@@ -91,6 +91,7 @@ def compose_post(
     template: str,
     staff: Mapping[str, StaffMember],
     mention_authors: bool,
+    rules: PostRules,
     max_length: int = 280,
     template_name: str = "template",
 ) -> ComposedPost:
@@ -98,27 +99,29 @@ def compose_post(
 
     ``article.social.text``, when set, replaces the template (it is never run as a
     template); the link is appended when missing. ``article.social.skip`` gives a skipped
-    post. Mentions (authors' own X handles, else the staff list's) are appended when the
-    text lacks them. Raises ``ConfigError`` naming ``template_name`` when the template is
+    post. Mentions (the handles ``rules.handle`` finds: the author's own, else the staff
+    list's) are appended when the text lacks them; length is ``rules.length``. Raises ``ConfigError`` naming ``template_name`` when the template is
     invalid or tries something the sandbox refuses.
 
     >>> from syndication.articles import parse_article
     >>> a = parse_article({"id": "a1", "url": "https://ex.org/a1", "title": "Hi",
     ...                    "published_at": "2026-05-01T09:30:00Z", "tags": ["COP 30"]})
-    >>> compose_post(a, template="{{ title }} {{ url }} {{ hashtags }}", staff={}, mention_authors=True).text
+    >>> compose_post(a, template="{{ title }} {{ url }} {{ hashtags }}", staff={}, mention_authors=True,
+    ...              rules=PostRules(length=len)).text
     'Hi https://ex.org/a1 #COP30'
     """
     social = article.social
     if social is not None and social.skip:
         return ComposedPost("", 0, [], "the article asks not to be posted (social.skip)")
-    mentions = _mentions(article, staff) if mention_authors else []
+    mentions = _mentions(article, staff, rules) if mention_authors else []
+    weight = rules.length
     url = article.url
 
     def finish(text: str) -> str:
         return _finish(text, url, mentions)
 
     if social is not None and social.text:
-        result = _fit_social(social.text, url, finish, max_length)
+        result = _fit_social(social.text, url, finish, max_length, weight)
     else:
         compiled = _compile(template, template_name)
         base = {
@@ -135,7 +138,7 @@ def compose_post(
 
         fields = _Fields(article.title, html_to_text(article.summary) if article.summary else "",
                          tuple(_hashtags(article.tags)))
-        result = _fit(render, fields, max_length)
+        result = _fit(render, fields, max_length, weight)
     text, length = result
     if length > max_length:
         return ComposedPost(text, length, mentions,
@@ -147,17 +150,20 @@ def compose_post(
 # -- mentions and hashtags -------------------------------------------------------------------
 
 
-def _mentions(article: Article, staff: Mapping[str, StaffMember]) -> list[str]:
-    """Authors' handles: their own in the article, else the staff list's; deduplicated."""
-    by_byline = {_byline_key(name): member for name, member in staff.items()}
+def _mentions(article: Article, staff: Mapping[str, StaffMember], rules: PostRules) -> list[str]:
+    """Authors' handles on this channel: their own in the article, else the staff list's; deduplicated."""
     handles: dict[str, str] = {}
     for author in article.authors:
-        member = by_byline.get(_byline_key(author.name))
-        handle = author.x or (getattr(member, "x", None) if member is not None else None)
-        handle = (handle or "").strip().lstrip("@")
-        if handle and _HANDLE.match(handle):
+        handle = rules.handle(author, staff_member(staff, author.name))
+        if handle:
             handles.setdefault(handle.casefold(), handle)
     return list(handles.values())
+
+
+def staff_member(staff: Mapping[str, StaffMember], byline: str) -> StaffMember | None:
+    """The ``[staff]`` entry for ``byline``, matched whatever its case and spacing."""
+    key = _byline_key(byline)
+    return next((member for name, member in staff.items() if _byline_key(name) == key), None)
 
 
 def _byline_key(name: str) -> str:
@@ -236,18 +242,15 @@ def _finish(text: str, url: str, mentions: Sequence[str]) -> str:
     for handle in mentions:
         if not re.search(rf"(?<![\w@])@{re.escape(handle)}(?!\w)", text, re.IGNORECASE):
             text = f"{text} @{handle}"
-    # X counts (and stores) NFC; measure what will be sent.
+    # X counts (and stores) NFC, as the others do; measure what will be sent.
     return unicodedata.normalize("NFC", text)
-
-
-def _weight(text: str) -> int:
-    return parse_tweet(text).weightedLength
 
 
 # -- fitting -----------------------------------------------------------------------------------
 
 
-def _fit(render: Callable[[_Fields], str], fields: _Fields, max_length: int) -> tuple[str, int]:
+def _fit(render: Callable[[_Fields], str], fields: _Fields, max_length: int,
+         _weight: Callable[[str], int]) -> tuple[str, int]:
     """Shorten until the text fits: hashtags, then summary, then title. Returns the
     text and its weight; the weight is over ``max_length`` only when nothing fits."""
     text = render(fields)
@@ -277,7 +280,8 @@ def _fit(render: Callable[[_Fields], str], fields: _Fields, max_length: int) -> 
     return text, _weight(text)
 
 
-def _fit_social(social_text: str, url: str, finish: Callable[[str], str], max_length: int) -> tuple[str, int]:
+def _fit_social(social_text: str, url: str, finish: Callable[[str], str], max_length: int,
+                _weight: Callable[[str], int]) -> tuple[str, int]:
     """The editor's own text: as written when it fits; else cut, with the link moved to
     the end so the cut can never reach it."""
     text = finish(social_text)

@@ -9,15 +9,24 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from config import SiteConfig
-from syndication.articles import Author
-from syndication.channels.base import Channel
-from syndication.channels.registry import Channels
-from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, RejectedPost, TransientChannelError
+from syndication.articles import Article, Author
+from syndication.channels.base import Channel, Media, PostContext
+from syndication.channels.registry import Channels, rules_for
+from syndication.compose import staff_member
+from syndication.errors import (
+    AlreadyPosted,
+    MediaRefused,
+    PermanentChannelError,
+    RateLimited,
+    RejectedPost,
+    TransientChannelError,
+)
+from syndication.media import fetch_image
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.articles import get_article
@@ -48,7 +57,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=45)  # above one attempt: at most three API calls, each with a 10 s timeout
+# Above one attempt: an image fetch (5 s) and at most four API calls (find, upload, alt text, post), 10 s each.
+LEASE = timedelta(seconds=60)
 MAX_BACKOFF_S = 300.0
 POST_ACTIONS = ("post", "correct")  # what counts against a channel's posting budget
 
@@ -122,7 +132,8 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
         add_step(session, d.article_id, "delivery.attempt", now=now, channel=d.channel, action=d.action,
                  delivery_id=d.id, attempt=d.attempts + 1)
     try:
-        result = _attempt(store, channel, d, stored.article.url, unknown_outcome, clock)
+        images = site.image_hosts if d.channel in channels.media else None
+        result = _attempt(store, channel, d, stored.article, unknown_outcome, clock, images)
     except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
@@ -138,28 +149,52 @@ class _Result:
     remote_id: str | None
     remote_url: str | None
     note: str
+    image_skipped: str | None = None  # why the article's image did not go with the post
 
 
-def _attempt(store: Store, channel: Channel, d: Delivery, url: str, unknown_outcome: bool,
-             clock: Clock) -> _Result:
+EVENTS = {"post": "article.published", "correct": "article.updated", "delete": "article.withdrawn"}
+
+
+def post_context(d: Delivery, article: Article) -> PostContext:
+    """What the channel may use besides the text; ``key`` is the ledger's unique key, so every
+    attempt at this delivery (and only this one) carries the same."""
+    return PostContext(key=f"{d.article_id}/{d.revision}/{d.channel}/{d.action}", event=EVENTS[d.action],
+                       occurred_at=d.created_at, article=article)
+
+
+def _image(article: Article, image_hosts: list[str] | None) -> tuple[Media | None, str | None]:
+    """The article's image for a channel that takes media, or why it goes without."""
+    if image_hosts is None or article.image is None:
+        return None, None
+    try:
+        return fetch_image(article.image.url, alt=article.image.alt, allowed_hosts=image_hosts), None
+    except MediaRefused as exc:
+        return None, str(exc)
+
+
+def _attempt(store: Store, channel: Channel, d: Delivery, article: Article, unknown_outcome: bool,
+             clock: Clock, image_hosts: list[str] | None = None) -> _Result:
     """Call the service for one delivery: at most three API calls. Raises the channel's errors.
 
     After an unknown outcome the account's recent posts are searched first, so a post that
     went out before a crash is adopted, never made twice.
     """
+    url, context = article.url, post_context(d, article)
     if d.action == "delete":
-        _delete_posts(store, d, channel, clock)
+        _delete_posts(store, d, channel, context, clock)
         return _Result(None, None, "deleted")
     found = channel.find_post(url) if unknown_outcome else None
     if found is not None:
         return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
+    media, skipped = _image(article, image_hosts)
     try:
-        posted = channel.post(d.text or url, url=url)
+        posted = channel.post(d.text or url, url=url, context=replace(context, media=media))
     except AlreadyPosted:
         found = channel.find_post(url)
         return _Result(found.remote_id if found else None, found.remote_url if found else None,
                        "the service already had this post")
-    return _Result(posted.remote_id, posted.remote_url, "posted")
+    skipped = skipped or next((n for n in posted.notes if n.startswith("image")), None)
+    return _Result(posted.remote_id, posted.remote_url, "posted", skipped)
 
 
 def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Delivery, result: _Result,
@@ -171,6 +206,10 @@ def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Deliv
         add_step(session, d.article_id, f"delivery.{'deleted' if d.action == 'delete' else 'posted'}",
                  now=clock(), channel=d.channel, delivery_id=d.id, remote_id=result.remote_id,
                  remote_url=result.remote_url, note=result.note)
+        if result.image_skipped:
+            # The post went without its image; the story says why, so an editor can fix the image.
+            add_step(session, d.article_id, "delivery.image_skipped", now=clock(), channel=d.channel,
+                     delivery_id=d.id, reason=result.image_skipped)
     log.info("delivery done", extra={"channel": d.channel, "delivery_id": d.id, "action": d.action,
                                      "remote_id": result.remote_id, "note": result.note})
     if d.action != "delete":
@@ -269,7 +308,7 @@ def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool]
     return len(dead)
 
 
-def _delete_posts(store: Store, d: Delivery, channel: Channel, clock: Clock) -> None:
+def _delete_posts(store: Store, d: Delivery, channel: Channel, context: PostContext, clock: Clock) -> None:
     with store.read() as session:
         siblings = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel]
     if any(s.action in POST_ACTIONS and s.state == "claimed" for s in siblings):
@@ -277,23 +316,24 @@ def _delete_posts(store: Store, d: Delivery, channel: Channel, clock: Clock) -> 
         raise TransientChannelError("a post of this article is still in flight")
     for s in siblings:
         if s.action in POST_ACTIONS and s.state == "posted" and s.remote_id:
-            channel.delete(s.remote_id)
+            channel.delete(s.remote_id, context=context)
             with store.transaction() as session:
                 set_state(session, s.id, "deleted", now=clock())
 
 
 def _grow_staff_list(store: Store, channels: Channels, d: Delivery, authors: Sequence[Author],
                      site: SiteConfig, clock: Clock) -> None:
-    """Make each mentioned staff author a member of the channel's staff list, once."""
+    """Make each staff author (a ``[staff]`` entry, or marked ``"staff": true`` by the CMS) with a
+    handle on this channel a member of its staff list, once."""
     list_id = channels.staff_lists.get(d.channel)
     channel = channels.active.get(d.channel)
+    rules = rules_for(channels, d.channel)
     if not list_id or channel is None:
         return
-    staff = {name.casefold(): member for name, member in site.staff.items()}
     for author in authors:
-        member = staff.get(author.name.casefold())
-        handle = author.x or (member.x if member else None)
-        if not handle or member is None:
+        member = staff_member(site.staff, author.name)
+        handle = rules.handle(author, member)
+        if not handle or (member is None and not author.staff):
             continue
         with store.read() as session:
             if is_list_member(session, d.channel, list_id, handle):

@@ -5,6 +5,7 @@ SyndicationError
 ├── ValidationError          (carries FieldError list)
 ├── NotFound
 ├── StoreError
+├── MediaRefused
 └── ChannelError
     ├── TransientChannelError
     │   └── RateLimited      (carries retry_at)
@@ -55,6 +56,11 @@ class NotFound(SyndicationError):
 
 class StoreError(SyndicationError):
     """Raised when the database cannot be reached or is not at the expected schema."""
+
+
+class MediaRefused(SyndicationError):
+    """Raised when an article's image is not fetched for a post (host not allowed, too large,
+    not an image, too slow); the post goes without it."""
 
 
 class ChannelError(SyndicationError):

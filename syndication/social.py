@@ -11,8 +11,11 @@ from datetime import datetime, timedelta
 
 from config import SiteConfig
 from syndication.articles import StoredArticle
+from config.site import ChannelConfig
 from syndication.channels.base import Channel
+from syndication.channels.registry import rules_for
 from syndication.compose import compose_post, template_for
+from syndication.text import slugify
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.articles import get_article
@@ -38,6 +41,22 @@ def skip_reason(stored: StoredArticle, event: Event, site: SiteConfig) -> str | 
     return None
 
 
+def _in(section: str | None, names: Sequence[str]) -> bool:
+    """Whether ``section`` is one of ``names``, by name whatever the case, or by slug."""
+    return bool(section) and any(slugify(n) == slugify(section or "") or n.casefold() == (section or "").casefold()
+                                 for n in names)
+
+
+def route_reason(config: ChannelConfig, section: str | None) -> str | None:
+    """Why an account does not take an article of ``section`` (its ``only_sections`` /
+    ``except_sections``), or None."""
+    if config.only_sections and not _in(section, config.only_sections):
+        return f"routed to another account: this one takes only {', '.join(config.only_sections)}"
+    if config.except_sections and _in(section, config.except_sections):
+        return f"routed to another account: this one leaves out {section}"
+    return None
+
+
 def _plan_posts(session, stored: StoredArticle, event: Event, action: str, site: SiteConfig,  # type: ignore[no-untyped-def]
                 channels: Mapping[str, Channel], now: datetime) -> list[int]:
     reason = skip_reason(stored, event, site)
@@ -48,13 +67,14 @@ def _plan_posts(session, stored: StoredArticle, event: Event, action: str, site:
                                     and d.state in ("pending", "claimed", "posted") for d in existing):
             continue  # already posted (or on its way) for an earlier revision
         config = site.channel(name)
+        not_here = reason or route_reason(config, stored.article.section)
         # An article that will not be posted is not composed: in a backfill burst that was a third
         # of the social worker's time.
-        composed = None if reason else compose_post(
+        composed = None if not_here else compose_post(
             stored.article, template=template_for(config, stored.article.section), staff=site.staff,
             mention_authors=site.social.mention_authors, max_length=channel.max_weighted_length,
-            template_name=f"channels.{name}.template")
-        why = reason or (composed.skipped if composed else None)
+            rules=rules_for(channels, name), template_name=f"channels.{name}.template")
+        why = not_here or (composed.skipped if composed else None)
         delivery, created = ensure_delivery(session, article_id=stored.article.id, revision=event.revision,
                                             channel=name, action=action, text=composed.text if composed else None,
                                             now=now,

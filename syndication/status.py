@@ -130,14 +130,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def configured_channels(site: SiteConfig, *, x_credentials: bool) -> list[str]:
-    """The channels that post (as ``syndication.channels.registry.build_channels`` decides)."""
-    names = [n for n in ("preview",) if n in site.channels and site.channels[n].enabled]
-    if x_credentials and site.channel("x").enabled:
-        names.append("x")
-    return names
-
-
 def _channels(store: Store, site: SiteConfig, names: Collection[str] | None, now: datetime) -> list[ChannelStatus]:
     with store.read() as session:
         pauses = {p.channel: p for p in all_pauses(session)}
@@ -205,7 +197,7 @@ def collect_status(store: Store, site: SiteConfig, *, queues: Mapping[str, int] 
                    workers: list[str] | None, now: datetime, channels: Collection[str] | None = None) -> Status:
     """Read the store and combine it with the broker's view into a ``Status``.
 
-    ``channels`` names the channels that post (``configured_channels``); by default, every
+    ``channels`` names the channels that post (``syndication.channels.registry.channel_names``); by default, every
     channel the site's TOML enables. Paused channels are listed either way.
 
     >>> collect_status(store, site, queues=None, workers=None, now=utcnow()).problems[0]

@@ -23,7 +23,7 @@ class Resources(Runtime):
 
     @cached_property
     def channels(self) -> Channels:
-        return build_channels(self.site, self.settings.x, self.settings.resolved_data_dir)
+        return build_channels(self.site, self.settings, self.settings.resolved_data_dir)
 
 
 _resources: Resources | None = None

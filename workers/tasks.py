@@ -74,7 +74,7 @@ def ping_hubs(feed_urls: list[str]) -> None:
 def process_event(event_id: str) -> None:
     """Plan an outbox event's deliveries in the ledger and queue them; a repeat plans nothing new."""
     res = resources.get()
-    ids = plan_event(res.store, res.site, res.channels.active, event_id, clock=utcnow)
+    ids = plan_event(res.store, res.site, res.channels, event_id, clock=utcnow)
     if ids:
         queue_deliveries(res.store, _dispatcher(), ids, clock=utcnow)
 
@@ -83,7 +83,7 @@ def process_event(event_id: str) -> None:
 def process_events(event_ids: list[str]) -> None:
     """``process_event`` for a batch of events (what a batch publish sends); each is idempotent."""
     res = resources.get()
-    ids = plan_events(res.store, res.site, res.channels.active, event_ids, clock=utcnow)
+    ids = plan_events(res.store, res.site, res.channels, event_ids, clock=utcnow)
     if ids:
         queue_deliveries(res.store, _dispatcher(), ids, clock=utcnow)
 

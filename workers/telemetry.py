@@ -16,6 +16,7 @@ from typing import Any
 from celery.signals import setup_logging, task_postrun, task_prerun
 
 from config import Settings
+from syndication.channels.registry import secrets_of
 from syndication.logs import bind_ids, configure_logging, unbind_ids
 from syndication.metrics import observe_task
 
@@ -36,7 +37,7 @@ def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
     # through the same redacting handler as the CLI and the web service.
     settings = Settings()
     level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else (loglevel or settings.log_level)
-    configure_logging(str(level), json_lines=settings.log_json, secrets=settings.secrets())
+    configure_logging(str(level), json_lines=settings.log_json, secrets=secrets_of(settings))
 
 
 @task_prerun.connect

@@ -10,6 +10,7 @@ from apps.cli.output import fail
 from apps.cli.run import run_command, serve_command
 from apps.cli.runtime import Runtime
 from syndication.errors import ConfigError, StoreError
+from syndication.channels.registry import secrets_of
 from syndication.logs import configure_logging
 from syndication.store import migrate
 
@@ -23,7 +24,7 @@ def _load(ctx: typer.Context) -> None:
         settings = Settings()
     except Exception as exc:  # pydantic's error names the variable; print it, not a traceback
         fail(f"invalid settings: {exc}", 2)
-    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=settings.secrets())
+    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=secrets_of(settings))
     ctx.obj = Runtime(settings)
 
 

@@ -18,7 +18,8 @@ from apps.cli.runtime import Runtime
 from syndication.errors import NotFound, ValidationError
 from syndication.operations import Done, discard_delivery, pause, resume, retry_all, retry_delivery
 from syndication.publishing import utcnow
-from syndication.status import Status, collect_status, configured_channels, failure_json
+from syndication.channels.registry import channel_names
+from syndication.status import Status, collect_status, failure_json
 from syndication.store.deliveries import list_deliveries
 from workers.app import create_app as create_celery
 from workers.broker import BrokerState, client_for
@@ -58,7 +59,7 @@ def _snapshot(settings: Settings) -> tuple[dict[str, int] | None, list[str] | No
 
 
 def _channel_names(rt: Runtime) -> list[str]:
-    return configured_channels(rt.site, x_credentials=rt.settings.x.enabled)
+    return channel_names(rt.site, rt.settings)
 
 
 def _print_status(status: Status) -> None:

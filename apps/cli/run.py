@@ -28,7 +28,7 @@ from syndication.logs import configure_logging
 from syndication.articles import parse_article
 from syndication.publishing import publish, utcnow
 from syndication.rendering import render_all
-from syndication.status import configured_channels
+from syndication.channels.registry import channel_names, secrets_of
 from syndication.store.articles import count_articles
 from apps.web.app import create_app
 from apps.web.context import WebContext
@@ -57,7 +57,7 @@ def web_context(settings: Settings, rt: Runtime) -> WebContext:
         ops_session_ttl_s=settings.ops_session_ttl_s, ops_login_max_failures=settings.ops_login_max_failures,
         ops_login_window_s=settings.ops_login_window_s,
         broker_snapshot=lambda: broker_snapshot(celery, broker), queue_depths=lambda: queue_depths(broker),
-        channel_names=configured_channels(rt.site, x_credentials=settings.x.enabled),
+        channel_names=channel_names(rt.site, settings),
         metrics_dir=metrics_dir(settings),
     )
 
@@ -78,7 +78,7 @@ def _example_token(settings: Settings) -> Settings:
         path.chmod(0o600)
     console.print(f"API token (example mode): stored in [bold]{path}[/bold]")
     settings = settings.model_copy(update={"api_tokens": [SecretStr(path.read_text().strip())]})
-    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=settings.secrets())
+    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=secrets_of(settings))
     return settings
 
 

@@ -1,14 +1,48 @@
 """What every social channel offers: post, delete, find an earlier post, grow a staff list.
 
-Adapters (``x``, ``preview``) implement ``Channel``. They raise only the errors of
-``syndication.errors``: ``RateLimited`` and ``TransientChannelError`` mean "try again
-later", ``PermanentChannelError`` means "pause the channel", ``AlreadyPosted`` means the
-service already holds this text.
+Adapters (``x``, ``webhook``, ``preview``...) implement ``Channel``. They raise only the errors
+of ``syndication.errors``: ``RateLimited`` and ``TransientChannelError`` mean "try again
+later", ``RejectedPost`` means "this delivery fails, the channel goes on",
+``PermanentChannelError`` means "pause the channel", ``AlreadyPosted`` means the service
+already holds this text.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+from config.site import StaffMember
+from syndication.articles import Author
+
+HandleRule = Callable[[Author, StaffMember | None], str | None]
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image to attach to a post, fetched already (``syndication.media``), with its alt text."""
+
+    data: bytes
+    mime: str
+    alt: str | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class PostContext:
+    """What a channel may want besides the text: ``key`` is the same on every attempt at one
+    delivery (an idempotency key, a webhook id, a record key), ``event`` the article's event
+    (``article.published``, ``article.updated``, ``article.withdrawn``), ``occurred_at`` when
+    the delivery was planned, the article itself, and its image (``media``) when the channel
+    takes media and the image could be fetched."""
+
+    key: str
+    event: str
+    occurred_at: datetime
+    article: Article | None = None
+    media: Media | None = None
 
 
 @dataclass(frozen=True)
@@ -17,6 +51,36 @@ class PostResult:
 
     remote_id: str
     remote_url: str
+    notes: tuple[str, ...] = ()  # what the timeline should say, e.g. "image not attached: ..."
+
+
+def no_handle(author: Author, member: StaffMember | None) -> str | None:
+    """The rule of a channel without people on it (a webhook): nobody is mentioned."""
+    return None
+
+
+def social_handle(key: str, pattern: str) -> HandleRule:
+    """The rule "the author's own ``social[key]``, else their ``[staff]`` entry's ``key``",
+    without a leading "@"; a handle that does not match ``pattern`` (fully) is not used.
+
+    >>> rule = social_handle("x", r"[A-Za-z0-9_]{1,15}")
+    """
+    compiled = re.compile(pattern)
+
+    def handle(author: Author, member: StaffMember | None) -> str | None:
+        found = author.handle(key) or (getattr(member, key, None) if member is not None else None)
+        found = (found or "").strip().removeprefix("@")
+        return found if found and compiled.fullmatch(found) else None
+
+    return handle
+
+
+@dataclass(frozen=True)
+class PostRules:
+    """How a channel kind measures a post and finds a person's handle on it."""
+
+    length: Callable[[str], int]
+    handle: HandleRule = no_handle
 
 
 @runtime_checkable
@@ -30,15 +94,15 @@ class Channel(Protocol):
     name: str
     max_weighted_length: int
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         """Publish ``text``, which links to the article at ``url``.
 
-        Raises ``RateLimited``, ``TransientChannelError``, ``PermanentChannelError``
-        or ``AlreadyPosted``.
+        Raises ``RateLimited``, ``TransientChannelError``, ``RejectedPost`` (this request
+        refused), ``PermanentChannelError`` (the channel refused) or ``AlreadyPosted``.
         """
         ...
 
-    def delete(self, remote_id: str) -> None:
+    def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
         """Remove a post. Deleting a post that is already gone is not an error."""
         ...
 

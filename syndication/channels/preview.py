@@ -21,10 +21,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from syndication.channels.base import PostResult
+from pydantic import BaseModel
+
+from syndication.channels.base import PostContext, PostResult, PostRules, social_handle
+from syndication.channels.counting import weighted_length
 from syndication.errors import AlreadyPosted, PermanentChannelError
 
 log = logging.getLogger(__name__)
+
+
+class PreviewSettings(BaseModel):
+    """The preview channel has no settings: the site TOML turns it on (``[channels.preview]``)."""
+
+
+# What would be posted on X, the strictest counter: weighted length, X handles.
+PREVIEW_RULES = PostRules(length=weighted_length, handle=social_handle("x", r"[A-Za-z0-9_]{1,15}"))
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class PreviewChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         """Record ``text`` as posted. Raises ``AlreadyPosted`` for a repeated text when
         ``reject_duplicates`` is on, ``PermanentChannelError`` if the file cannot be written."""
         with self._lock:
@@ -93,7 +104,7 @@ class PreviewChannel:
         log.info("preview post", extra={"channel": self.name, "remote_id": post.remote_id, "url": url})
         return post.result
 
-    def delete(self, remote_id: str) -> None:
+    def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
         """Mark a post deleted; unknown ids are ignored, as a post already gone."""
         with self._lock:
             self._append({"action": "delete", "id": remote_id, "at": self._clock().isoformat()})

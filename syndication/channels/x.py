@@ -21,6 +21,7 @@ Usage::
 """
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -31,13 +32,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
+from pydantic import BaseModel, SecretStr
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
-from config.settings import XSettings
-from syndication.channels.base import PostResult
+from syndication.channels.base import Media, PostContext, PostResult, PostRules, social_handle
+from syndication.channels.counting import weighted_length
 from syndication.errors import (
     AlreadyPosted,
+    ChannelError,
     ConfigError,
     PermanentChannelError,
     RateLimited,
@@ -47,14 +50,38 @@ from syndication.errors import (
 
 log = logging.getLogger(__name__)
 
-# tweepy 4.x hard-codes this host in BaseClient.request.
+X_API_BASE_URL = "https://api.x.com"
+# tweepy 4.x hard-codes this host in BaseClient.request, and API (v1.1) uploads media to the second.
 TWEEPY_HOST = "https://api.twitter.com"
+TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"
+# Spec: X API v1.1 POST media/metadata/create — alt text is at most 1,000 characters.
+_ALT_TEXT_MAX = 1000
 _REAL_HOSTS = {"api.twitter.com", "api.x.com"}
 # Spec: X API v2 POST /2/tweets — a 403 whose detail says this means the text was posted before.
 _DUPLICATE = "duplicate content"
 _RATE_LIMIT_FALLBACK = timedelta(seconds=60)
 # Spec: X API v2 GET /2/users/:id/tweets — max_results is 5..100, newest first.
 _RECENT_POSTS = 100
+
+
+class XSettings(BaseModel):
+    """One X account (SYNDICATION_X__*, or SYNDICATION_<ACCOUNT>__* for another): it posts when
+    all four credentials are set."""
+
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    staff_list_id: str | None = None
+    api_base_url: str = X_API_BASE_URL
+
+    @property
+    def enabled(self) -> bool:
+        return all((self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret))
+
+
+# Spec: X usernames — 1 to 15 letters, digits or underscores. A mention is "@" and the name.
+X_RULES = PostRules(length=weighted_length, handle=social_handle("x", r"[A-Za-z0-9_]{1,15}"))
 
 
 class _ApiAdapter(HTTPAdapter):
@@ -216,28 +243,40 @@ class XChannel:
             # Never sleep inside a worker; RateLimited hands the wait to the scheduler.
             wait_on_rate_limit=False,
         )
-        self._client.session.mount(
-            TWEEPY_HOST + "/", _ApiAdapter(base_url=_redirect_target(settings.api_base_url), timeout=timeout))
+        adapter = _ApiAdapter(base_url=_redirect_target(settings.api_base_url), timeout=timeout)
+        self._client.session.mount(TWEEPY_HOST + "/", adapter)
+        # Media upload is only in tweepy's v1.1 API (Client has none in 4.x); same account, same adapter.
+        self._api = tweepy.API(tweepy.OAuth1UserHandler(
+            settings.consumer_key.get_secret_value(), settings.consumer_secret.get_secret_value(),
+            settings.access_token.get_secret_value(), settings.access_token_secret.get_secret_value()),
+            timeout=timeout, wait_on_rate_limit=False)
+        self._api.session.mount(TWEEPY_UPLOAD_HOST + "/", adapter)
         self._lock = threading.Lock()
         self._my_id: str | None = None
         self._user_ids: dict[str, str] = {}
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         """Create a post. Raises ``RateLimited``, ``TransientChannelError`` (5xx, network:
         the outcome may be unknown, see ``find_post``), ``AlreadyPosted`` (X refused the
         text as a duplicate) or ``PermanentChannelError``."""
+        media_ids, notes = None, ()
+        if context is not None and context.media is not None:
+            try:
+                media_ids = [self._upload(context.media)]
+            except ChannelError as exc:  # the post goes without its image
+                notes = (f"image not attached: {exc}",)
         with self._translate("posting"):
-            # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}.
-            body = self._client.create_tweet(text=text, user_auth=True)
+            # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}; media.media_ids attaches uploads.
+            body = self._client.create_tweet(text=text, media_ids=media_ids, user_auth=True)
         tweet_id = str(((body or {}).get("data") or {}).get("id") or "")
         if not tweet_id:
             raise TransientChannelError("X: POST /2/tweets answered without a tweet id; outcome unknown")
         log.info("x post made", extra={"channel": self.name, "remote_id": tweet_id, "url": url})
-        return PostResult(tweet_id, _status_url(tweet_id))
+        return PostResult(tweet_id, _status_url(tweet_id), notes)
 
-    def delete(self, remote_id: str) -> None:
+    def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
         """Delete a post; one X no longer has counts as deleted."""
         with self._translate("deleting"):
             try:
@@ -279,6 +318,19 @@ class XChannel:
         log.info("x list member added", extra={"channel": self.name, "handle": handle, "list_id": self._list_id})
 
     # -- internals -----------------------------------------------------------------------
+
+    def _upload(self, media: Media) -> str:
+        """Upload an image and set its alt text; returns the media id. Raises channel errors."""
+        with self._translate("uploading an image"):
+            # Spec: X API v1.1 POST media/upload (simple upload, images up to 5 MB).
+            uploaded = self._api.simple_upload(filename="image", file=io.BytesIO(media.data))
+        media_id = str(getattr(uploaded, "media_id_string", "") or "")
+        if not media_id:
+            raise PermanentChannelError("X: media/upload answered without a media id")
+        if media.alt:
+            with self._translate("adding alt text"):
+                self._api.create_media_metadata(media_id, media.alt[:_ALT_TEXT_MAX])
+        return media_id
 
     def _authenticated_user_id(self) -> str:
         with self._lock:

@@ -131,6 +131,7 @@ class Stack:
             config=self.root / "site.toml", data_dir=self.root / "var", broker_url=self.redis.url,  # type: ignore[union-attr]
             api_tokens=[SecretStr(TOKEN)], database_url=self.database_url,
             **{**FAST, **{k: v for k, v in self.extra_env.items() if k in Settings.model_fields}},
+            accounts=self._accounts(),
         )
         self.runtime = Runtime(self.settings)
         self.runtime.store  # migrate  # noqa: B018
@@ -138,6 +139,15 @@ class Stack:
         self.start_http()  # while the workers boot
         self.wait_workers_ready()
         return self
+
+    def _accounts(self) -> dict[str, dict[str, str]]:
+        """The channel accounts' settings in ``extra_env`` (``X__ACCESS_TOKEN``...), as the workers read them."""
+        accounts: dict[str, dict[str, str]] = {}
+        for key, value in self.extra_env.items():
+            name, sep, setting = key.lower().partition("__")
+            if sep:
+                accounts.setdefault(name, {})[setting] = value
+        return accounts
 
     def env(self) -> dict[str, str]:
         s = self.settings

@@ -41,6 +41,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.policy import HTTP as email_policy
+from email.parser import BytesParser
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,6 +51,10 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from twitter_text import extract_urls_with_indices, parse_tweet
 
 TWEEPY_HOST = "https://api.twitter.com"
+TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"  # tweepy.API's media upload host (v1.1)
+# Spec: X API v1.1 POST media/upload — images up to 5 MB, JPEG, PNG, GIF or WEBP.
+MEDIA_MAX_BYTES = 5 * 1024 * 1024
+_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -65,6 +71,7 @@ class StoredTweet:
     created_at: datetime
     urls: list[dict[str, Any]] = field(default_factory=list)
     deleted: bool = False
+    media: list[dict[str, Any]] = field(default_factory=list)  # {"media_id", "type", "size", "alt"}
 
     def as_json(self, fields: set[str]) -> dict[str, Any]:
         # Spec: X API v2 Tweet object — id, text and edit_history_tweet_ids are default fields.
@@ -170,6 +177,7 @@ class XStandIn:
         self.tweets: list[StoredTweet] = []
         self.deleted_ids: list[str] = []
         self.list_members: dict[str, list[str]] = {}
+        self.media: dict[str, dict[str, Any]] = {}  # uploads by media id
         self.requests: list[LoggedRequest] = []
         self._server = _Server((host, port), _Handler)
         self._server.standin = self  # type: ignore[attr-defined]
@@ -252,6 +260,7 @@ class XStandIn:
             self.tweets.clear()
             self.deleted_ids.clear()
             self.list_members.clear()
+            self.media.clear()
             self.requests.clear()
 
     def add_user(self, username: str) -> str:
@@ -341,7 +350,8 @@ class XStandIn:
         params += [(k, v) for k, v in oauth.items() if k not in ("oauth_signature", "realm")]
         normalized = "&".join(f"{k}={v}" for k, v in sorted((_oauth_escape(k), _oauth_escape(v)) for k, v in params))
         # Spec: RFC 5849 §3.4.1 — METHOD & base string URI & normalized parameters.
-        base = "&".join((method.upper(), _oauth_escape(self._signed_base + path), _oauth_escape(normalized)))
+        signed_base = TWEEPY_UPLOAD_HOST if path.startswith("/1.1/media/") else self._signed_base
+        base = "&".join((method.upper(), _oauth_escape(signed_base + path), _oauth_escape(normalized)))
         key = "&".join(_oauth_escape(s) for s in self._secrets)
         expected = base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()).decode()
         return hmac.compare_digest(expected, oauth["oauth_signature"])
@@ -404,7 +414,10 @@ class XStandIn:
                 self._store_tweet(str(body["text"]))
             answer(503, problem(503, "Service Unavailable", "Service Unavailable"))
             return
-        status, payload = self._route(method, path, query, body)
+        if method == "POST" and path == "/1.1/media/upload.json":
+            status, payload = self._upload_media(raw, handler.headers.get("Content-Type") or "")
+        else:
+            status, payload = self._route(method, path, query, body)
         answer(status, payload)
 
     def snapshot(self) -> dict[str, Any]:
@@ -462,6 +475,8 @@ class XStandIn:
             return self._users_tweets(segments[2], query)
         if method == "POST" and len(segments) == 4 and segments[:2] == ["2", "lists"] and segments[3] == "members":
             return self._add_member(segments[2], body)
+        if method == "POST" and segments == ["1.1", "media", "metadata", "create.json"]:
+            return self._media_metadata(body)
         return 404, problem(404, "Not Found Error", f"no route for {method} {path}")
 
     def _create_tweet(self, body: Any) -> tuple[int, Any]:
@@ -473,10 +488,15 @@ class XStandIn:
                 "https://api.twitter.com/2/problems/invalid-request")}
         if parse_tweet(text).weightedLength > 280:
             return 403, problem(403, "Forbidden", "Your Tweet text is too long.")
+        media_ids = [str(m) for m in ((body.get("media") or {}).get("media_ids") or [])]
         with self._lock:
+            if any(m not in self.media for m in media_ids):
+                return 400, {"errors": [{"message": "Your media IDs are invalid."}], **problem(
+                    400, "Invalid Request", "One or more parameters to your request was invalid.")}
             if any(t.original_text == text for t in self.tweets if not t.deleted):
                 return 403, problem(403, "Forbidden", DUPLICATE_DETAIL)
             tweet = self._store_tweet(text)
+            tweet.media = [dict(self.media[m]) for m in media_ids]
         return 201, {"data": {"id": tweet.id, "text": tweet.text, "edit_history_tweet_ids": [tweet.id]}}
 
     def _delete_tweet(self, tweet_id: str) -> tuple[int, Any]:
@@ -517,6 +537,38 @@ class XStandIn:
             return 200, {"meta": {"result_count": 0}}
         return 200, {"data": data, "meta": {"result_count": len(data), "newest_id": data[0]["id"],
                                             "oldest_id": data[-1]["id"]}}
+
+    def _upload_media(self, raw: bytes, content_type: str) -> tuple[int, Any]:
+        """Spec: X API v1.1 POST media/upload — multipart ``media``; answers media_id(_string)."""
+        message = BytesParser(policy=email_policy).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        parts = [p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "media"] \
+            if message.is_multipart() else []
+        data = parts[0].get_payload(decode=True) if parts else None
+        if not data:
+            return 400, {"errors": [{"code": 38, "message": "media parameter is missing."}]}
+        if len(data) > MEDIA_MAX_BYTES:
+            return 400, {"errors": [{"code": 324, "message": f"File size exceeds {MEDIA_MAX_BYTES} bytes."}]}
+        kind = next((t for magic, t in _IMAGE_MAGIC.items() if data.startswith(magic)), None)
+        if kind is None:
+            return 400, {"errors": [{"code": 324, "message": "media type unrecognized."}]}
+        with self._lock:
+            media_id = str(next(self._ids))
+            self.media[media_id] = {"media_id": media_id, "type": kind, "size": len(data), "alt": None}
+        return 200, {"media_id": int(media_id), "media_id_string": media_id, "size": len(data),
+                     "expires_after_secs": 86400, "image": {"image_type": kind, "w": 1, "h": 1}}
+
+    def _media_metadata(self, body: Any) -> tuple[int, Any]:
+        """Spec: X API v1.1 POST media/metadata/create — {"media_id", "alt_text": {"text"}}; 200, empty."""
+        media_id = str(body.get("media_id", "")) if isinstance(body, dict) else ""
+        alt = ((body or {}).get("alt_text") or {}).get("text") if isinstance(body, dict) else None
+        with self._lock:
+            if media_id not in self.media:
+                return 400, {"errors": [{"code": 324, "message": "Invalid media id."}]}
+            if not isinstance(alt, str) or len(alt) > 1000:
+                return 400, {"errors": [{"code": 44, "message": "alt_text.text must be at most 1000 characters."}]}
+            self.media[media_id]["alt"] = alt
+        return 200, None
 
     def _add_member(self, list_id: str, body: Any) -> tuple[int, Any]:
         user_id = str(body.get("user_id", "")) if isinstance(body, dict) else ""

@@ -8,6 +8,9 @@ from twitter_text import parse_tweet
 
 from config.site import ChannelConfig, StaffMember
 from syndication.articles import Article, parse_article
+from syndication.channels.base import PostRules, social_handle
+from syndication.channels.counting import mastodon_length
+from syndication.channels.x import X_RULES
 from syndication.compose import ComposedPost, compose_post, hashtag, template_for
 from syndication.errors import ConfigError
 
@@ -26,6 +29,7 @@ def article(**fields: Any) -> Article:
 def compose(a: Article, template: str = DEFAULT, **kwargs: Any) -> ComposedPost:
     kwargs.setdefault("staff", STAFF)
     kwargs.setdefault("mention_authors", True)
+    kwargs.setdefault("rules", X_RULES)
     return compose_post(a, template=template, **kwargs)
 
 
@@ -302,3 +306,28 @@ def test_social_skip_skips_the_post() -> None:
     post = compose(article(social={"skip": True}))
     assert post.skipped and "social.skip" in post.skipped
     assert post.text == ""
+
+
+# -- other channels' rules ----------------------------------------------------------------------
+
+MASTODON_LIKE = PostRules(length=mastodon_length, handle=social_handle("mastodon", r"[A-Za-z0-9_]+@[A-Za-z0-9.-]+"))
+
+
+def test_mentions_use_the_handle_the_channel_s_rule_finds() -> None:
+    # Given an author with handles on X and Mastodon, and a staff member with only an X handle
+    a = article(authors=[{"name": "Nia", "social": {"x": "nia_x", "mastodon": "@nia@news.social"}},
+                         {"name": "Ada Reporter"}])
+    # When composed for a Mastodon-like channel
+    post = compose(a, rules=MASTODON_LIKE, max_length=500)
+    # Then the author is mentioned by her Mastodon handle; nobody by an X handle
+    assert "@nia@news.social" in post.text.split()
+    assert "@nia_x" not in post.text and "@adareporter" not in post.text
+
+
+def test_length_is_the_channel_s_rule() -> None:
+    # Given a title of 300 CJK characters: 600 on X's weighted count, 300 characters on Mastodon's
+    a = article(title="東" * 300)
+    # Then X cuts it, while a 500-character channel (a link counting 23) keeps it whole
+    assert "…" in compose(a).text
+    post = compose(a, rules=MASTODON_LIKE, max_length=500)
+    assert "東" * 300 in post.text and post.weighted_length == 300 + 1 + 23

@@ -16,7 +16,7 @@ import pytest
 from kombu.exceptions import OperationalError
 
 from config import SiteConfig, Settings
-from syndication.channels.base import PostResult
+from syndication.channels.base import PostContext, PostResult
 from syndication.channels.preview import PreviewChannel
 from syndication.channels.registry import Channels
 from syndication.delivering import LEASE, release_dead_claims, run_delivery
@@ -78,7 +78,7 @@ class ScriptedPreview(PreviewChannel):
     def answer_next(self, *answers: ChannelError | LostAnswer) -> None:
         self.script.extend(answers)
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
         self.before_post()
         self.calling.set()
         assert self.answer.wait(10), "the test never let the post finish"
@@ -185,6 +185,43 @@ def test_a_staff_author_joins_the_staff_list_once(store: Store, channel: Scripte
         assert [s.detail["handle"] for s in steps_of(session, "art-1") if s.kind == "staff_list.added"] == [
             "adareporter"]
         assert not [s for s in steps_of(session, "art-2") if s.kind == "staff_list.added"]
+
+
+def test_an_author_the_cms_marks_as_staff_joins_the_list_with_the_channel_s_handle(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given an author on no [staff] entry, marked "staff": true, with handles on several services,
+    # and a non-staff guest with an X handle
+    site = social_site()
+    channels = Channels({"preview": channel}, staff_lists={"preview": "staff-1"})
+    authors = [{"name": "Nia Newhire", "staff": True, "social": {"x": "nianewhire", "mastodon": "@nia@news.social"}},
+               {"name": "Guest Writer", "social": {"x": "guestwriter"}}]
+    articles, refused = parse_batch([article_json(1, published_at=clock().isoformat(), authors=authors)], site=site)
+    assert not refused
+    [event] = publish(store, site, articles, clock=clock).events
+    [delivery_id] = plan_event(store, site, channels, event.id, clock=clock)
+    # When the post goes out
+    assert run_delivery(store, site, channels, delivery_id, clock=clock).state == "posted"
+    # Then both are mentioned, but only the staff author joins the list, under this channel's (X-like) handle
+    assert "@nianewhire" in channel.posts[0].text and "@guestwriter" in channel.posts[0].text
+    assert channel.list_members == ["nianewhire"]
+
+
+def test_an_image_that_cannot_be_fetched_never_blocks_the_post_and_the_story_says_why(
+        store: Store, channel: ScriptedPreview, clock: FixedClock) -> None:
+    # Given a channel that takes images, and an article whose image is on a host the site does not allow
+    site = social_site()
+    channels = Channels({"preview": channel}, media={"preview"})
+    image = {"url": "https://cdn.elsewhere.example/lead.jpg", "alt": "The council chamber"}
+    articles, refused = parse_batch([article_json(1, published_at=clock().isoformat(), image=image)], site=site)
+    assert not refused
+    [event] = publish(store, site, articles, clock=clock).events
+    [delivery_id] = plan_event(store, site, channels, event.id, clock=clock)
+    # When the post goes out
+    assert run_delivery(store, site, channels, delivery_id, clock=clock).state == "posted"
+    # Then it was made without the image, and the article's story says why
+    assert len(channel.live) == 1
+    [skipped] = [s for s in story(store) if s.kind == "delivery.image_skipped"]
+    assert skipped.detail["reason"] == "image host cdn.elsewhere.example is not allowed"
 
 
 # -- transient errors -----------------------------------------------------------------------

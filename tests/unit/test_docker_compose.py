@@ -27,7 +27,8 @@ from celery.bin.celery import celery as celery_cli
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from config import Settings
+from config import Settings, SiteConfig
+from syndication.channels.registry import CHANNEL_KINDS, channel_names
 from apps.cli.app import app as cli_app
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -347,24 +348,37 @@ def test_flower_is_installed_as_a_celery_command() -> None:
     assert any(part.startswith("--basic-auth=") for part in command_of("flower")), "flower must ask for a login"
 
 
+def _compose_variables() -> set[str]:
+    return {str(name) for spec in SERVICE_DEFS.values() for name in (spec.get("environment") or {})
+            if str(name).startswith("SYNDICATION_")}
+
+
 def test_every_syndication_variable_is_a_setting() -> None:
     # Given every SYNDICATION_* variable any service sets
-    names = {name for spec in SERVICE_DEFS.values() for name in (spec.get("environment") or {})
-             if str(name).startswith("SYNDICATION_")}
+    names = _compose_variables()
     assert names
     unknown = []
     for name in sorted(names):
         field, _, nested = name.removeprefix("SYNDICATION_").lower().partition("__")
-        info = Settings.model_fields.get(field)
-        if info is None:
-            unknown.append(name)
-        elif nested:
-            # SYNDICATION_X__CONSUMER_KEY -> Settings.x (an XSettings) -> .consumer_key
-            model = info.annotation
-            if not (isinstance(model, type) and issubclass(model, BaseModel) and nested in model.model_fields):
+        if nested:
+            # SYNDICATION_X__CONSUMER_KEY -> the channel kind x's settings model -> .consumer_key
+            kind = CHANNEL_KINDS.get(field)
+            if kind is None or nested not in kind.settings.model_fields:
                 unknown.append(name)
-    # Then each one names a field of config.Settings (or of its nested model)
-    assert not unknown, f"not fields of config.Settings: {unknown}"
+        elif field not in Settings.model_fields:
+            unknown.append(name)
+    # Then each one names a field of config.Settings, or of a channel kind's settings
+    assert not unknown, f"not fields of config.Settings nor of a channel kind's settings: {unknown}"
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, kind in CHANNEL_KINDS.items() if kind.settings.model_fields))
+def test_every_channel_kind_s_settings_are_in_the_compose_file(kind: str) -> None:
+    # Given a channel kind declared in the registry, then an operator can set each of its settings
+    # through the compose file (the registry is the list; the compose file must follow it)
+    names = _compose_variables()
+    missing = [f"SYNDICATION_{kind.upper()}__{field.upper()}" for field in CHANNEL_KINDS[kind].settings.model_fields
+               if f"SYNDICATION_{kind.upper()}__{field.upper()}" not in names]
+    assert not missing, f"add to docker-compose.yml's x-app-env: {missing}"
 
 
 def test_app_services_share_one_environment_and_the_data_volume() -> None:
@@ -389,4 +403,5 @@ def test_the_environment_makes_valid_production_settings(compose_env: dict[str, 
     assert settings.resolved_database_url.startswith("postgresql://syndication:pw@postgres:5432/")
     assert settings.resolved_feeds_dir == Path("/data/feeds")
     assert [t.get_secret_value() for t in settings.api_tokens] == ["token-a", "token-b"]
-    assert not settings.x.enabled  # no X credentials exported: the channel stays off
+    assert "x" not in channel_names(SiteConfig.model_validate({"site": {"title": "T", "base_url": "https://t.example/"}}),
+                                    settings)  # no X credentials exported: the channel stays off

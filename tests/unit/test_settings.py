@@ -9,6 +9,7 @@ import pytest
 
 from config import Settings
 from config.settings import DEFAULT_CONFIG
+from syndication.channels.registry import channel_names, secrets_of
 from syndication.errors import ConfigError
 from syndication.site import load_site
 
@@ -34,7 +35,7 @@ def test_with_nothing_set_everything_lives_under_var(clean_env: Path) -> None:
     assert settings.resolved_feeds_dir == clean_env.resolve() / "var" / "feeds"
     # And the bundled site configuration is used, with no tokens and X off
     assert Path(settings.config) == DEFAULT_CONFIG
-    assert settings.api_tokens == [] and not settings.x.enabled
+    assert settings.api_tokens == [] and settings.accounts == {}
 
 
 def test_the_data_folder_moves_the_database_and_the_feeds_with_it(
@@ -84,14 +85,15 @@ def test_x_credentials_are_nested_with_a_double_underscore(clean_env: Path, monk
     # Given the X credentials as nested variables
     monkeypatch.setenv("SYNDICATION_X__CONSUMER_KEY", "ck-1234")
     settings = Settings()
-    # Then the consumer key lands in the X settings, but X stays off until all four are set
-    assert settings.x.consumer_key is not None and settings.x.consumer_key.get_secret_value() == "ck-1234"
-    assert not settings.x.enabled
+    site = load_site(REPO / "config" / "syndication.toml")
+    # Then the consumer key lands in the X account's settings, but X stays off until all four are set
+    assert settings.accounts["x"] == {"consumer_key": "ck-1234"}
+    assert "x" not in channel_names(site, settings)
     for name in ("CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET"):
         monkeypatch.setenv(f"SYNDICATION_X__{name}", f"{name.lower()}-5678")
     settings = Settings()
-    assert settings.x.enabled
-    assert "ck-1234" in settings.secrets() and "access_token_secret-5678" in settings.secrets()
+    assert "x" in channel_names(site, settings)
+    assert "ck-1234" in secrets_of(settings) and "access_token_secret-5678" in secrets_of(settings)
 
 
 def test_a_malformed_number_is_refused_naming_the_variable(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -257,3 +257,24 @@ def test_a_batch_of_events_is_planned_as_each_would_be_alone(store: Store, clock
     assert [s["reason"] for a in ("art-2", "art-3") for s in steps(store, "delivery.skipped", a)] == [
         "older than 24 h when published (flood guard)", "the article asks not to be posted (social.skip)"]
     assert sum(len(steps(store, "event.processed", a)) for a in ("art-1", "art-2", "art-3")) == 3
+
+
+def test_accounts_of_one_kind_take_the_sections_routed_to_them(store: Store, clock: FixedClock) -> None:
+    # Given a main account that leaves sport out, and a sport desk account that takes only sport
+    site = SiteConfig.model_validate({
+        "site": {"title": "Routing Gazette", "base_url": "https://news.test.example/", "timezone": "UTC"},
+        "channels": {"preview": {"except_sections": ["Sport"]},
+                     "preview_sport": {"kind": "preview", "only_sections": ["sport"]}},
+    })
+    channels = {"preview": PreviewChannel(clock=clock), "preview_sport": PreviewChannel(clock=clock, name="preview_sport")}
+    # When a sport article and a politics article are published and planned
+    for n, section in ((1, "Sport"), (2, "Politics")):
+        [event_id] = publish_one(store, site, clock, id=f"art-{n}", url=f"https://news.test.example/a/{n}",
+                                 section=section)
+        plan_event(store, site, channels, event_id, clock=clock)
+    # Then each goes to one account, and the other's ledger row says where it went
+    states = {(d.article_id, d.channel): d.state for n in (1, 2) for d in ledger(store, f"art-{n}")}
+    assert states == {("art-1", "preview"): "skipped", ("art-1", "preview_sport"): "pending",
+                      ("art-2", "preview"): "pending", ("art-2", "preview_sport"): "skipped"}
+    [why] = [s["reason"] for s in steps(store, "delivery.skipped", "art-1")]
+    assert str(why).startswith("routed to another account")

@@ -8,7 +8,7 @@ from pathlib import Path
 from config import SiteConfig
 from syndication.publishing import parse_batch, publish
 from syndication.rendering import render_feed
-from syndication.status import collect_status, configured_channels
+from syndication.status import collect_status
 from syndication.store import Store
 from syndication.store.deliveries import claim, ensure_delivery, mark_failed, mark_posted, pause_channel
 from syndication.store.outbox import add_event, due_for_dispatch, mark_processed
@@ -153,10 +153,3 @@ def test_a_feed_unrendered_for_five_minutes_is_stale(store: Store, site: SiteCon
     assert feed == {"feed": "all", "label": feed["label"], "rendered_at": clock().isoformat(), "items": 1,
                     "renders": 1, "stale": False, "stale_s": 0.0}
     assert not any(p.startswith("feed all ") for p in status.problems)
-
-
-def test_channels_listed_are_those_that_post() -> None:
-    site = SiteConfig.model_validate({"site": {"title": "T", "base_url": "https://t.example/"},
-                                      "channels": {"preview": {}, "x": {"max_attempts": 2}}})
-    assert configured_channels(site, x_credentials=False) == ["preview"]
-    assert configured_channels(site, x_credentials=True) == ["preview", "x"]

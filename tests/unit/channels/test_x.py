@@ -8,9 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from config.settings import XSettings
-from syndication.channels.base import Channel, PostResult
-from syndication.channels.x import XChannel, _redirect_target
+from syndication.channels.base import Channel, Media, PostContext, PostResult
+from syndication.channels.x import XChannel, XSettings, _redirect_target
 from syndication.errors import (
     AlreadyPosted,
     ChannelError,
@@ -353,3 +352,35 @@ def test_find_post_never_adopts_a_post_whose_link_merely_starts_with_the_url(cha
     channel.post(f"Another story {ARTICLE}0", url=f"{ARTICLE}0")
     # Then it is not taken for a post of ARTICLE: adopting it would leave ARTICLE never posted
     assert channel.find_post(ARTICLE) is None
+
+
+# -- images -------------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def with_image(data: bytes, alt: str | None = "Leaders shake hands in Belém") -> PostContext:
+    return PostContext(key="a1/1/x/post", event="article.published", occurred_at=datetime.now(timezone.utc),
+                       media=Media(data=data, mime="image/png", alt=alt))
+
+
+def test_an_image_goes_with_the_post_carrying_its_alt_text(channel: XChannel, x: XStandIn) -> None:
+    # When a post is made with the article's image
+    result = channel.post(f"Deal agreed {ARTICLE}", url=ARTICLE, context=with_image(PNG))
+    # Then X holds one post with the image attached, described by its alt text
+    [tweet] = x.live_tweets
+    assert tweet.id == result.remote_id and result.notes == ()
+    assert [(m["type"], m["alt"]) for m in tweet.media] == [("image/png", "Leaders shake hands in Belém")]
+    # And the upload went to X's upload host, signed like every other request
+    uploads = [r for r in x.requests if r.path.startswith("/1.1/media/")]
+    assert [r.path for r in uploads] == ["/1.1/media/upload.json", "/1.1/media/metadata/create.json"]
+    assert all(r.signature_valid for r in uploads)
+
+
+def test_an_image_x_refuses_never_blocks_the_post(channel: XChannel, x: XStandIn) -> None:
+    # Given bytes X does not take as an image
+    result = channel.post(f"Deal agreed {ARTICLE}", url=ARTICLE, context=with_image(b"<html>not an image</html>"))
+    # Then the post is made without media, and the result says why
+    [tweet] = x.live_tweets
+    assert tweet.media == []
+    assert result.notes and result.notes[0].startswith("image not attached: X: refused while uploading an image")

@@ -1,0 +1,132 @@
+"""A local webhook receiver: a real HTTP server that checks Standard Webhooks signatures with
+the ``standardwebhooks`` library, as a newsroom's endpoint would.
+
+It keeps every request (verified or not), answers 2xx unless answers are scripted
+(``answer_next(503)``, ``answer_next(429, headers={"Retry-After": "3"})``, ``answer_next(410)``),
+and drops a message whose ``webhook-id`` it already accepted (the spec's idempotency rule),
+still answering 2xx. Another process can reset it with ``POST /_receiver/reset``::
+
+    with WebhookReceiver(SECRET) as receiver:
+        ...
+        assert [m.type for m in receiver.accepted] == ["article.published"]
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks import Webhook, WebhookVerificationError
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request as it arrived."""
+
+    webhook_id: str
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    status: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+    @property
+    def type(self) -> str:
+        return str(self.payload.get("type"))
+
+
+@dataclass
+class _Answer:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class WebhookReceiver:
+    """Verifies and records; see the module docstring."""
+
+    def __init__(self, secret: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._verifier = Webhook(secret)
+        self._lock = threading.Lock()
+        self._script: list[_Answer] = []
+        self.requests: list[Received] = []
+        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server.receiver = self  # type: ignore[attr-defined]
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/hooks/news"
+
+    def __enter__(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def answer_next(self, status: int, count: int = 1, *, headers: dict[str, str] | None = None,
+                    body: bytes = b"") -> None:
+        with self._lock:
+            self._script.extend(_Answer(status, dict(headers or {}), body) for _ in range(count))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+
+    @property
+    def accepted(self) -> list[Received]:
+        """Verified messages answered 2xx, once per ``webhook-id`` (the first), in order."""
+        seen: dict[str, Received] = {}
+        with self._lock:
+            for r in self.requests:
+                if r.verified and 200 <= r.status < 300:
+                    seen.setdefault(r.webhook_id, r)
+        return list(seen.values())
+
+    def attempts_of(self, webhook_id: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.webhook_id == webhook_id]
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Answer:
+        if path == "/_receiver/reset" and method == "POST":
+            self.reset()
+            return _Answer(200, body=b"{}")
+        try:
+            self._verifier.verify(body, headers)
+            verified = True
+        except WebhookVerificationError:
+            verified = False
+        with self._lock:
+            answer = self._script.pop(0) if self._script else _Answer(204 if verified else 401)
+            self.requests.append(Received(headers.get("webhook-id", ""), headers, body, verified, answer.status))
+        return answer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer = self.server.receiver._handle("POST", self.path, headers, body)  # type: ignore[attr-defined]
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
