@@ -5,8 +5,8 @@ turns every SDK and httpx failure into an error of ``syndication.errors`` (``_tr
 
 * A post is at most 300 graphemes; links and mentions become facets whose byte offsets
   count UTF-8 bytes (Spec: atproto "Links, mentions, and rich text").
-* It carries an external embed card (the article's title, summary and, when an image
-  fetcher is given and the article has an image, a thumbnail blob).
+* It carries an external embed card: the article's title, summary and, when the delivery
+  brings the article's image (fetched by ``syndication.media``), a thumbnail blob.
 * The record key is derived from the delivery, so a retry cannot make a second post: the
   repository already holds that key and the attempt ends as ``AlreadyPosted``.
 * One session per account and process: created once, refreshed by the SDK before its
@@ -29,26 +29,24 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import regex
 from atproto import Client, Request, Session, models
 from atproto import exceptions as at
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, model_validator
 
-from syndication.channels.base import PostResult
+from syndication.channels.base import Media, PostContext, PostResult, PostRules, social_handle
 from syndication.errors import (
     AlreadyPosted,
+    ChannelError,
     ConfigError,
     PermanentChannelError,
     RateLimited,
     RejectedPost,
     TransientChannelError,
 )
-
-if TYPE_CHECKING:  # the registry's PostContext; its key, occurred_at and article are read
-    from syndication.channels.base import PostContext
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +69,6 @@ _MENTION = re.compile(r"(?<![\w@])@(" + BLUESKY_HANDLE[2:] + r")")
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 _FALLBACK_EPOCH = 1_704_067_200  # 2024-01-01: the time part of a key for a caller without one
 
-ImageFetcher = Callable[[str], "tuple[bytes, str] | None"]
-"""Gets an article's image as (bytes, MIME type), or None; the registry passes the one that
-keeps to the site's allowed hosts and size limits."""
-
 # One session per (service, handle) per process, so a channel built again reuses it.
 _sessions: dict[tuple[str, str], str] = {}
 _sessions_lock = threading.Lock()
@@ -89,6 +83,9 @@ def bluesky_length(text: str) -> int:
     return len(regex.findall(r"\X", text))
 
 
+BLUESKY_RULES = PostRules(length=bluesky_length, handle=social_handle("bluesky", BLUESKY_HANDLE))
+
+
 class BlueskySettings(BaseModel):
     """One Bluesky account (SYNDICATION_BLUESKY__*): it posts when ``handle`` and
     ``app_password`` are set. ``staff_list_uri`` is an ``at://`` list URI."""
@@ -98,6 +95,12 @@ class BlueskySettings(BaseModel):
     service_url: str = BLUESKY_SERVICE_URL
     staff_list_uri: str | None = None
     language: str = "en"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, data: Any) -> Any:
+        # The compose file passes every variable, empty when the operator set none.
+        return {k: v for k, v in data.items() if v != ""} if isinstance(data, dict) else data
 
     @property
     def enabled(self) -> bool:
@@ -181,18 +184,17 @@ class BlueskyChannel:
 
     max_weighted_length = BLUESKY_MAX_GRAPHEMES
 
-    def __init__(self, settings: BlueskySettings, *, timeout: float = 10, name: str = "bluesky",
-                 fetch_image: ImageFetcher | None = None) -> None:
+    def __init__(self, settings: BlueskySettings, *, timeout: float = 10, name: str = "bluesky") -> None:
         if not settings.enabled:
             raise ConfigError("the Bluesky channel needs bluesky.handle and bluesky.app_password")
         assert settings.handle and settings.app_password
         self.name = name
         self._settings = settings
         self._handle = settings.handle.lstrip("@")
-        self._fetch_image = fetch_image
         self._client = Client(settings.service_url, request=Request(timeout=timeout, transport=_ErrorBodies()))
         self._client.on_session_change(self._keep_session)
         self._lock = threading.RLock()
+        self._session: Session | None = None
         self._dids: dict[str, str | None] = {}
 
     # -- the Channel protocol ------------------------------------------------------------
@@ -204,12 +206,12 @@ class BlueskyChannel:
         ``PermanentChannelError``."""
         rkey = record_key(_delivery_key(text, url, context), getattr(context, "occurred_at", None))
         article = getattr(context, "article", None)
+        card, notes = self._card(url, article, getattr(context, "media", None))
         record: dict[str, Any] = {
             "$type": POST, "text": text, "createdAt": _now_iso(),
             "langs": [getattr(article, "language", None) or self._settings.language],
             "facets": self._call("resolving mentions", lambda: facets_for(text, self._did_of)),
-            "embed": {"$type": "app.bsky.embed.external",
-                      "external": self._card(url, article)},
+            "embed": {"$type": "app.bsky.embed.external", "external": card},
         }
         try:
             created = self._call("posting", lambda: self._client.com.atproto.repo.create_record(
@@ -223,7 +225,7 @@ class BlueskyChannel:
                 raise AlreadyPosted(f"Bluesky: record {rkey} exists; an earlier attempt posted it") from exc
             raise
         log.info("bluesky post made", extra={"channel": self.name, "remote_id": created.uri, "url": url})
-        return PostResult(created.uri, self._web_url(created.uri))
+        return PostResult(created.uri, self._web_url(created.uri), notes)
 
     def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
         """Delete a post by its ``at://`` URI; one already gone counts as deleted."""
@@ -261,46 +263,47 @@ class BlueskyChannel:
 
     # -- the card ------------------------------------------------------------------------
 
-    def _card(self, url: str, article: Any) -> dict[str, Any]:
+    def _card(self, url: str, article: Any, media: Media | None) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The external embed (Spec: app.bsky.embed.external) and what the timeline should
+        hear about its thumbnail: a failed one never blocks the post."""
         card: dict[str, Any] = {"uri": url, "title": str(getattr(article, "title", None) or ""),
                                 "description": str(getattr(article, "summary", None) or "")[:1000]}
-        image_url = _get(article, "image", "url")
-        if image_url and self._fetch_image is not None:
-            try:
-                card["thumb"] = self._thumb(str(image_url))
-            except (RateLimited, TransientChannelError, RejectedPost, PermanentChannelError) as exc:
-                # A failed image never blocks the post: it goes without the thumbnail.
-                log.warning("bluesky thumbnail left out", extra={"channel": self.name, "error": str(exc)})
-        return {k: v for k, v in card.items() if v is not None}
+        if media is None:
+            return card, ()
+        try:
+            card["thumb"] = self._thumb(media)
+        except ChannelError as exc:
+            log.warning("bluesky thumbnail left out", extra={"channel": self.name, "error": str(exc)})
+            return card, (f"image not attached: {exc}",)
+        return card, ()
 
-    def _thumb(self, image_url: str) -> dict[str, Any] | None:
-        assert self._fetch_image is not None
-        fetched = self._fetch_image(image_url)
-        if fetched is None:
-            return None
-        data, mime = fetched
-        if not mime.startswith("image/") or len(data) > _THUMB_MAX_BYTES:
-            raise RejectedPost(f"Bluesky: a thumbnail must be an image of at most 1 MB, not {mime} of {len(data)} bytes")
+    def _thumb(self, media: Media) -> dict[str, Any]:
+        if not media.mime.startswith("image/") or len(media.data) > _THUMB_MAX_BYTES:
+            raise RejectedPost(f"Bluesky: a thumbnail is an image of at most 1 MB, not {media.mime} "
+                               f"of {len(media.data)} bytes")
         uploaded = self._call("uploading the thumbnail", lambda: self._client.com.atproto.repo.upload_blob(
-            data, headers={"Content-Type": mime}))
+            media.data, headers={"Content-Type": media.mime}))
         blob = uploaded.blob
         return {"$type": "blob", "ref": {"$link": str(blob.ref.link)}, "mimeType": blob.mime_type, "size": blob.size}
 
     # -- session -------------------------------------------------------------------------
 
-    def _keep_session(self, event: Any, session: Any) -> None:
+    def _keep_session(self, event: Any, session: Session) -> None:
+        """The SDK calls this on every login, import and refresh (its own, before a token
+        expires, included): the session this channel and later builds of it use."""
+        with self._lock:
+            self._session = session.copy()
         with _sessions_lock:
             _sessions[(self._settings.service_url, self._handle)] = session.export()
 
     def _did(self) -> str:
         self._ensure_session()
-        session = self._client._session  # the SDK's current session: its did is ours
-        assert session is not None
-        return str(session.did)
+        assert self._session is not None
+        return str(self._session.did)
 
     def _ensure_session(self) -> None:
         with self._lock:
-            if self._client._session is not None:
+            if self._session is not None:
                 return
             with _sessions_lock:
                 kept = _sessions.get((self._settings.service_url, self._handle))
@@ -318,7 +321,7 @@ class BlueskyChannel:
     def _renew(self) -> None:
         """The refresh token for a new session; the app password only when that is refused."""
         with self._lock, self._translate("renewing the session"):
-            session = self._client._session
+            session = self._session
             try:
                 if session is None:
                     raise at.LoginRequiredError
@@ -326,6 +329,7 @@ class BlueskyChannel:
                     headers={"Authorization": f"Bearer {session.refresh_jwt}"}, ignore_session_check=True)
                 renewed = Session(fresh.handle, fresh.did, fresh.access_jwt, fresh.refresh_jwt, session.pds_endpoint)
                 self._client.login(session_string=renewed.export(), fetch_bsky_profile=False)
+                log.info("bluesky session renewed", extra={"channel": self.name})
             except (at.BadRequestError, at.UnauthorizedError, at.LoginRequiredError):
                 self._login()
 

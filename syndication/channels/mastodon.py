@@ -19,14 +19,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import mastodon
 import regex
-from pydantic import BaseModel, SecretStr, field_validator
+from pydantic import BaseModel, SecretStr, field_validator, model_validator
 
-from syndication.channels.base import PostResult
+from syndication.channels.base import Media, PostContext, PostResult, PostRules, attach_media, social_handle
 from syndication.errors import (
     ConfigError,
     PermanentChannelError,
@@ -34,9 +34,6 @@ from syndication.errors import (
     RejectedPost,
     TransientChannelError,
 )
-
-if TYPE_CHECKING:  # the registry's PostContext; only its key and article are read
-    from syndication.channels.base import PostContext
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +54,8 @@ _VISIBILITIES = ("public", "unlisted", "private", "direct")
 _URL = re.compile(r"(?<![\w/])https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'’”]")
 _REMOTE_MENTION = re.compile(r"(?<![\w@])(@[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _HREF = re.compile(r'href="([^"]+)"')
+# Spec: POST /api/v2/media — description (alt text) up to 1,500 characters.
+_ALT_TEXT_MAX = 1500
 
 
 def mastodon_length(text: str) -> int:
@@ -71,15 +70,26 @@ def mastodon_length(text: str) -> int:
     return len(regex.findall(r"\X", text))
 
 
+MASTODON_RULES = PostRules(length=mastodon_length, handle=social_handle("mastodon", MASTODON_HANDLE))
+
+
 class MastodonSettings(BaseModel):
     """One Mastodon account (SYNDICATION_MASTODON__*): it posts when ``api_base_url`` and
-    ``access_token`` are set. ``language`` is used when the article names none."""
+    ``access_token`` are set. ``language`` is used when the article names none;
+    ``max_characters`` skips asking the instance for its status length."""
 
     api_base_url: str | None = None
     access_token: SecretStr | None = None
     staff_list_id: str | None = None
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     language: str = "en"
+    max_characters: int | None = None  # the instance's limit when it is known; else asked once
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, data: Any) -> Any:
+        # The compose file passes every variable, empty when the operator set none.
+        return {k: v for k, v in data.items() if v != ""} if isinstance(data, dict) else data
 
     @field_validator("api_base_url")
     @classmethod
@@ -159,8 +169,10 @@ class MastodonChannel:
             # Never sleep inside a worker: RateLimited hands the wait to the scheduler.
             ratelimit_method="throw",
             request_timeout=timeout,
-            # No request at construction; the endpoints used exist since Mastodon 4.0.
-            version_check_mode="none",
+            # No request at construction: the endpoints used exist since Mastodon 4.0, and
+            # saying so makes media go to /api/v2/media without asking the version.
+            mastodon_version="4.0.0",
+            version_check_mode="created",
         )
         self._lock = threading.Lock()
         self._my_id: str | None = None
@@ -168,21 +180,29 @@ class MastodonChannel:
 
     @property
     def max_weighted_length(self) -> int:
-        """The instance's ``max_characters`` (asked once per process), else 500."""
+        """The instance's ``max_characters``: ``max_characters`` from the settings, else what
+        the instance said when this process first posted, else 500.
+
+        Never a request here: posts are composed inside a database transaction. 500 until
+        the instance is asked is safe on stock Mastodon, where no instance allows fewer."""
+        return self._settings.max_characters or self._max_characters or MASTODON_MAX_CHARACTERS
+
+    def _learn_limit(self) -> None:
+        """Ask the instance for its status length once per process; a failure leaves 500."""
         with self._lock:
-            if self._max_characters is not None:
-                return self._max_characters
-        limit = MASTODON_MAX_CHARACTERS
+            if self._settings.max_characters or self._max_characters is not None:
+                return
+            self._max_characters = 0  # asked: whatever happens, not again
         try:
             with self._translate("reading the instance's limits"):
                 info = self._client.instance_v2()
-            found = ((info.get("configuration") or {}).get("statuses") or {}).get("max_characters")
-            limit = int(found) if isinstance(found, int) and found > 0 else limit
         except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
             log.warning("mastodon instance limits unknown; using 500", extra={"channel": self.name, "error": str(exc)})
-        with self._lock:
-            self._max_characters = limit
-        return limit
+            return
+        found = ((info.get("configuration") or {}).get("statuses") or {}).get("max_characters")
+        if isinstance(found, int) and found > 0:
+            with self._lock:
+                self._max_characters = found
 
     # -- the Channel protocol ------------------------------------------------------------
 
@@ -194,16 +214,18 @@ class MastodonChannel:
         ``find_post`` settles it). Raises ``RateLimited``, ``TransientChannelError``,
         ``RejectedPost`` (400/422: this status refused) or ``PermanentChannelError``.
         """
+        self._learn_limit()
+        media_ids, notes = attach_media(context, self._upload)
         with self._translate("posting"):
             status = self._client.status_post(
-                text, visibility=self._settings.visibility,
+                text, visibility=self._settings.visibility, media_ids=media_ids,
                 language=_language(context, self._settings.language),
                 idempotency_key=idempotency_key(text, url, context))
         status_id = str(status.get("id") or "")
         if not status_id:
             raise TransientChannelError("Mastodon: POST /api/v1/statuses answered without an id; outcome unknown")
         log.info("mastodon post made", extra={"channel": self.name, "remote_id": status_id, "url": url})
-        return PostResult(status_id, str(status.get("url") or status.get("uri") or ""))
+        return PostResult(status_id, str(status.get("url") or status.get("uri") or ""), notes)
 
     def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
         """Delete a status; one the instance no longer has counts as deleted."""
@@ -258,6 +280,17 @@ class MastodonChannel:
         log.info("mastodon list member added", extra={"channel": self.name, "handle": acct, "list_id": list_id})
 
     # -- internals -----------------------------------------------------------------------
+
+    def _upload(self, media: Media) -> str:
+        """Upload an image with its alt text; returns the media id. Raises channel errors."""
+        with self._translate("uploading the image"):
+            # Spec: POST /api/v2/media — an image is processed at once (200 with its id).
+            uploaded = self._client.media_post(media.data, mime_type=media.mime,
+                                               description=(media.alt or "")[:_ALT_TEXT_MAX] or None)
+        media_id = str(uploaded.get("id") or "")
+        if not media_id:
+            raise TransientChannelError("Mastodon: POST /api/v2/media answered without an id")
+        return media_id
 
     def _account_id(self) -> str:
         with self._lock:

@@ -64,6 +64,7 @@ class Status:
     idempotency_key: str | None
     created_at: datetime
     deleted: bool = False
+    media: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -92,11 +93,13 @@ class MastodonStandIn(StandInServer):
         self.accounts: dict[str, Account] = {}
         self.statuses: list[Status] = []
         self.list_ids = {"42"}
+        self.uploads: dict[str, dict[str, Any]] = {}
 
     # -- state ---------------------------------------------------------------------------
 
     def clear(self) -> None:
         self.statuses.clear()
+        self.uploads.clear()
         for account in self.accounts.values():
             account.followed = account.requested = False
             account.lists.clear()
@@ -144,6 +147,8 @@ class MastodonStandIn(StandInServer):
         method, seg = request.method, request.path.strip("/").split("/")
         if seg[:2] == ["api", "v2"] and seg[2:] == ["instance"] and method == "GET":
             return 200, self._instance()
+        if seg[:2] == ["api", "v2"] and seg[2:] == ["media"] and method == "POST":
+            return self._upload(request)
         if seg[:2] != ["api", "v1"]:
             return 404, {"error": "Record not found"}
         seg = seg[2:]
@@ -201,7 +206,7 @@ class MastodonStandIn(StandInServer):
                 "visibility": s.visibility, "language": s.language, "sensitive": False, "spoiler_text": "",
                 "in_reply_to_id": None, "in_reply_to_account_id": None, "reblog": None, "card": None,
                 "poll": None, "replies_count": 0, "reblogs_count": 0, "favourites_count": 0,
-                "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "account": self._me()}
+                "media_attachments": s.media, "mentions": [], "tags": [], "emojis": [], "account": self._me()}
 
     def _post_status(self, request: Request) -> tuple[int, Any]:
         text = request.arg("status") or ""
@@ -215,10 +220,31 @@ class MastodonStandIn(StandInServer):
                 return 422, {"error": "Validation failed: Text can't be blank"}
             if _length(text) > self.max_characters:
                 return 422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"}
+            ids = request.body.get("media_ids[]", []) if isinstance(request.body, dict) else []
+            if any(i not in self.uploads for i in ids):
+                return 422, {"error": "Validation failed: Media attachments are invalid"}
             status = Status(str(next(self._ids)), text, request.arg("visibility") or "public",
-                            request.arg("language"), key, datetime.now(timezone.utc))
+                            request.arg("language"), key, datetime.now(timezone.utc),
+                            media=[self.uploads[i] for i in ids])
             self.statuses.append(status)
             return 200, self._status_json(status)
+
+    def _upload(self, request: Request) -> tuple[int, Any]:
+        # Spec: POST /api/v2/media — multipart "file" and "description"; an image is 200 at once.
+        form = request.body if isinstance(request.body, dict) else {}
+        files = form.get("file") or []
+        if not files or not isinstance(files[0], tuple):
+            return 422, {"error": "Validation failed: File can't be blank"}
+        data, mime = files[0]
+        if not mime.startswith("image/"):
+            return 422, {"error": f"Validation failed: File content type {mime} is not supported"}
+        with self._lock:
+            media_id = str(next(self._ids))
+            self.uploads[media_id] = {"id": media_id, "type": "image", "mime": mime, "size": len(data),
+                                      "url": f"https://standin.example/media/{media_id}.png", "preview_url": None,
+                                      "remote_url": None, "meta": {}, "blurhash": None,
+                                      "description": (form.get("description") or [None])[0]}
+            return 200, self.uploads[media_id]
 
     def _delete_status(self, status_id: str) -> tuple[int, Any]:
         with self._lock:

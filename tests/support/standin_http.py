@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from email.parser import BytesParser
+from email.policy import default
 import random
 import sys
 import threading
@@ -278,9 +280,23 @@ def _read(handler: BaseHTTPRequestHandler) -> Request:
             body = None
     elif ctype == "application/x-www-form-urlencoded":
         body = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    elif ctype == "multipart/form-data":
+        body = _multipart(raw, handler.headers.get("Content-Type") or "")
     headers = {k.lower(): v for k, v in handler.headers.items()}
     path = parts.path.rstrip("/") or "/"
     return Request(handler.command, path, parse_qs(parts.query, keep_blank_values=True), headers, body, raw)
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, list[Any]]:
+    """A multipart form as lists per field: text for plain fields, ``(bytes, MIME type)`` for files."""
+    message = BytesParser(policy=default).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    form: dict[str, list[Any]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        value = (data, part.get_content_type()) if part.get_filename() else data.decode("utf-8", "replace")
+        form.setdefault(str(name), []).append(value)
+    return form
 
 
 class _Server(ThreadingHTTPServer):

@@ -4,13 +4,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 
-from syndication.channels.base import Channel
-from syndication.channels.bluesky import BlueskyChannel, BlueskySettings, bluesky_length, record_key
+from config.site import StaffMember
+from syndication.articles import Article, Author
+from syndication.channels.base import Channel, Media, PostContext
+from syndication.channels.bluesky import BLUESKY_RULES, BlueskyChannel, BlueskySettings, bluesky_length, record_key
 from syndication.errors import (
     AlreadyPosted,
     ConfigError,
@@ -27,18 +26,18 @@ PLANNED = datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc)
 LIST = "at://did:plc:standingazette0000000001/app.bsky.graph.list/3kstafflist22"
 
 
-def delivery(key: str, *, image: str | None = None, language: str = "en") -> SimpleNamespace:
+def delivery(key: str, *, media: Media | None = None, language: str = "en") -> PostContext:
     """What the delivery loop hands a channel: a key the same on every attempt, when it was
-    planned, and the article."""
-    article = SimpleNamespace(title="Climate deal reached", summary="Negotiators agreed overnight.",
-                              language=language, image=SimpleNamespace(url=image, alt="A signing") if image else None)
-    return SimpleNamespace(key=key, occurred_at=PLANNED, article=article)
+    planned, the article and its fetched image."""
+    article = Article(id="a1", url=ARTICLE, title="Climate deal reached", summary="Negotiators agreed overnight.",
+                      language=language, published_at=PLANNED)
+    return PostContext(key=key, event="article.published", occurred_at=PLANNED, article=article, media=media)
 
 
-def make(standin: BlueskyStandIn, **kwargs: Any) -> BlueskyChannel:
+def make(standin: BlueskyStandIn) -> BlueskyChannel:
     settings = BlueskySettings(handle=standin.handle, app_password=standin.password, service_url=standin.url,
                                staff_list_uri=LIST)
-    return BlueskyChannel(settings, timeout=2, **kwargs)
+    return BlueskyChannel(settings, timeout=2)
 
 
 @pytest.fixture(scope="module")
@@ -211,26 +210,26 @@ def test_300_graphemes_go_and_301_are_refused(channel: BlueskyChannel, bsky: Blu
     assert len(bsky.live_posts()) == 1
 
 
-def test_the_article_image_becomes_the_card_thumbnail(bsky: BlueskyStandIn) -> None:
-    fetched: list[str] = []
-
-    def fetch(url: str) -> tuple[bytes, str]:
-        fetched.append(url)
-        return b"\xff\xd8\xff\xe0 a tiny jpeg", "image/jpeg"
-
-    channel = make(bsky, fetch_image=fetch)
-    channel.post(TEXT, url=ARTICLE, context=delivery("delivery-15", image="https://news.example.org/lead.jpg"))
+def test_the_article_image_becomes_the_card_thumbnail(channel: BlueskyChannel, bsky: BlueskyStandIn) -> None:
+    jpeg = Media(b"\xff\xd8\xff\xe0 a tiny jpeg", "image/jpeg", alt="A signing")
+    channel.post(TEXT, url=ARTICLE, context=delivery("delivery-15", media=jpeg))
     thumb = bsky.live_posts()[0]["embed"]["external"]["thumb"]
-    assert fetched == ["https://news.example.org/lead.jpg"]
-    assert bsky.blobs[thumb["ref"]["$link"]] == b"\xff\xd8\xff\xe0 a tiny jpeg"
-    assert (thumb["mimeType"], thumb["size"]) == ("image/jpeg", len(b"\xff\xd8\xff\xe0 a tiny jpeg"))
+    assert bsky.blobs[thumb["ref"]["$link"]] == jpeg.data
+    assert (thumb["mimeType"], thumb["size"]) == ("image/jpeg", len(jpeg.data))
 
 
-def test_a_failed_thumbnail_never_blocks_the_post(bsky: BlueskyStandIn) -> None:
-    channel = make(bsky, fetch_image=lambda url: (b"<html>", "text/html"))
+def test_a_failed_thumbnail_never_blocks_the_post(channel: BlueskyChannel, bsky: BlueskyStandIn) -> None:
+    jpeg = Media(b"\xff\xd8\xff\xe0 a tiny jpeg", "image/jpeg")
     bsky.fail_next(1, 503, path="/xrpc/com.atproto.repo.uploadBlob")
-    channel.post(TEXT, url=ARTICLE, context=delivery("delivery-16", image="https://news.example.org/lead.jpg"))
+    result = channel.post(TEXT, url=ARTICLE, context=delivery("delivery-16", media=jpeg))
     assert "thumb" not in bsky.live_posts()[0]["embed"]["external"]
+    assert result.notes and "image not attached" in result.notes[0]
+
+
+def test_the_kind_s_rules_count_graphemes_and_find_bluesky_handles() -> None:
+    assert BLUESKY_RULES.length("🇧🇷 ok") == 4
+    assert BLUESKY_RULES.handle(Author(name="Ana", social={"bluesky": "@ana.bsky.social"}), None) == "ana.bsky.social"
+    assert BLUESKY_RULES.handle(Author(name="Ben"), StaffMember(bluesky="not a handle")) is None
 
 
 def test_a_staff_member_becomes_one_listitem(channel: BlueskyChannel, bsky: BlueskyStandIn) -> None:
@@ -283,3 +282,8 @@ def test_settings_need_a_handle_and_an_app_password() -> None:
         BlueskyChannel(BlueskySettings(handle="news.example.org"))
     assert BlueskySettings().service_url == "https://bsky.social"
     assert "secret-pw" not in repr(BlueskySettings(handle="h.example", app_password="secret-pw"))
+
+
+def test_empty_variables_from_the_compose_file_mean_the_defaults() -> None:
+    found = BlueskySettings.model_validate({"handle": "", "app_password": "", "service_url": "", "language": ""})
+    assert (found.enabled, found.service_url, found.language) == (False, "https://bsky.social", "en")

@@ -4,12 +4,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from types import SimpleNamespace
-
 import pytest
 
-from syndication.channels.base import Channel
-from syndication.channels.mastodon import MastodonChannel, MastodonSettings, mastodon_length
+from config.site import StaffMember
+from syndication.articles import Article, Author
+from syndication.channels.base import Channel, Media, PostContext
+from syndication.channels.mastodon import MASTODON_RULES, MastodonChannel, MastodonSettings, mastodon_length
 from syndication.errors import (
     ConfigError,
     PermanentChannelError,
@@ -23,9 +23,12 @@ ARTICLE = "https://news.example.org/2026/05/01/climate-deal"
 TEXT = f"Climate deal reached {ARTICLE}"
 
 
-def delivery(key: str, language: str | None = None) -> SimpleNamespace:
+def delivery(key: str, language: str | None = None, media: Media | None = None) -> PostContext:
     """What the delivery loop hands a channel: a key the same on every attempt, the article."""
-    return SimpleNamespace(key=key, article=SimpleNamespace(language=language))
+    article = Article(id="a1", url=ARTICLE, title="Climate deal reached", language=language,
+                      published_at=datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc))
+    return PostContext(key=key, event="article.published", occurred_at=datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc),
+                       article=article, media=media)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +51,29 @@ def channel(masto: MastodonStandIn) -> MastodonChannel:
 
 
 def test_it_is_a_channel_whose_limit_is_the_instance_s(channel: MastodonChannel, masto: MastodonStandIn) -> None:
+    # Given an instance that allows 1000 characters
     masto.max_characters = 1000
     assert isinstance(channel, Channel)
-    assert channel.max_weighted_length == 1000
-    # Asked once per process.
+    # Then before the process has asked (posts are composed in a transaction: no request), 500
+    assert channel.max_weighted_length == 500
+    assert masto.count("GET", "/api/v2/instance") == 0
+    # And once it has posted, the instance's limit, asked once per process
+    channel.post("one", url=ARTICLE)
+    channel.post("two", url=ARTICLE)
     assert channel.max_weighted_length == 1000
     assert masto.count("GET", "/api/v2/instance") == 1
+
+
+def test_a_configured_limit_is_never_asked(masto: MastodonStandIn) -> None:
+    channel = MastodonChannel(MastodonSettings(api_base_url=masto.url, access_token=masto.token, max_characters=5000))
+    channel.post("one", url=ARTICLE)
+    assert channel.max_weighted_length == 5000 and masto.count("GET", "/api/v2/instance") == 0
+
+
+def test_an_instance_that_cannot_say_its_limit_leaves_500(channel: MastodonChannel, masto: MastodonStandIn) -> None:
+    masto.fail_next(1, 503, path="/api/v2/instance")
+    channel.post("one", url=ARTICLE)
+    assert channel.max_weighted_length == 500 and len(masto.live_statuses) == 1
 
 
 def test_a_post_carries_visibility_language_and_an_idempotency_key(channel: MastodonChannel,
@@ -121,7 +141,8 @@ def test_a_429_is_rate_limited_until_the_reset_mastodon_gives(channel: MastodonC
 
 def test_the_stand_in_rate_limit_window_gives_429_with_its_headers() -> None:
     with MastodonStandIn(rate_limit=(2, 30.0)) as masto:
-        channel = MastodonChannel(MastodonSettings(api_base_url=masto.url, access_token=masto.token), timeout=2)
+        channel = MastodonChannel(MastodonSettings(api_base_url=masto.url, access_token=masto.token,
+                                                   max_characters=500), timeout=2)
         channel.post("one", url=ARTICLE)
         channel.post("two", url=ARTICLE)
         with pytest.raises(RateLimited) as caught:
@@ -130,7 +151,7 @@ def test_the_stand_in_rate_limit_window_gives_429_with_its_headers() -> None:
 
 
 def test_a_503_is_transient(channel: MastodonChannel, masto: MastodonStandIn) -> None:
-    masto.fail_next(1, 503)
+    masto.fail_next(1, 503, path="/api/v1/statuses")
     with pytest.raises(TransientChannelError) as caught:
         channel.post(TEXT, url=ARTICLE)
     assert not isinstance(caught.value, RateLimited)
@@ -138,7 +159,7 @@ def test_a_503_is_transient(channel: MastodonChannel, masto: MastodonStandIn) ->
 
 
 def test_a_dropped_connection_is_transient(channel: MastodonChannel, masto: MastodonStandIn) -> None:
-    masto.drop_next()
+    masto.drop_next(path="/api/v1/statuses")
     with pytest.raises(TransientChannelError):
         channel.post(TEXT, url=ARTICLE)
 
@@ -151,7 +172,7 @@ def test_a_refused_token_pauses_the_channel_and_is_not_echoed(masto: MastodonSta
 
 
 def test_a_403_pauses_the_channel(channel: MastodonChannel, masto: MastodonStandIn) -> None:
-    masto.fail_next(1, 403, body={"error": "Your login is currently disabled"})
+    masto.fail_next(1, 403, path="/api/v1/statuses", body={"error": "Your login is currently disabled"})
     with pytest.raises(PermanentChannelError):
         channel.post(TEXT, url=ARTICLE)
 
@@ -169,7 +190,7 @@ def test_a_422_refuses_that_status_with_mastodon_s_reason(channel: MastodonChann
 @pytest.mark.parametrize("raw", [b"<html>Bad Request</html>", b"[1, 2]", b""], ids=["html", "list", "empty"])
 def test_a_malformed_400_refuses_that_status_unexplained(channel: MastodonChannel, masto: MastodonStandIn,
                                                          raw: bytes) -> None:
-    masto.fail_next(1, 400, raw=raw)
+    masto.fail_next(1, 400, path="/api/v1/statuses", raw=raw)
     with pytest.raises(RejectedPost) as caught:
         channel.post(TEXT, url=ARTICLE)
     assert "400" in str(caught.value) and not caught.value.explained
@@ -188,6 +209,26 @@ def test_the_length_rule_agrees_with_the_instance(channel: MastodonChannel, mast
     channel.post(text, url=ARTICLE)
     with pytest.raises(RejectedPost):
         channel.post(text + "!", url=ARTICLE)
+
+
+def test_the_image_goes_with_its_alt_text_and_a_refused_one_never_blocks(channel: MastodonChannel,
+                                                                       masto: MastodonStandIn) -> None:
+    # Given an article whose image was fetched, and one whose image the instance refuses
+    png = Media(b"\x89PNG\r\n\x1a\n a tiny png", "image/png", alt="The harbour at dawn")
+    channel.post(TEXT, url=ARTICLE, context=delivery("pictured", media=png))
+    masto.fail_next(1, 422, path="/api/v2/media", body={"error": "Validation failed: File could not be processed"})
+    refused = channel.post("Another " + ARTICLE + "/2", url=ARTICLE + "/2", context=delivery("refused", media=png))
+    # Then the first status carries the image with its alt text, the second went without, saying why
+    first, second = masto.live_statuses
+    assert [(m["mime"], m["description"]) for m in first.media] == [("image/png", "The harbour at dawn")]
+    assert second.media == [] and refused.notes and "File could not be processed" in refused.notes[0]
+
+
+def test_the_kind_s_rules_measure_and_find_mastodon_handles() -> None:
+    assert MASTODON_RULES.length("by @ana@social.example") == len("by @ana")
+    assert MASTODON_RULES.handle(Author(name="Ana", social={"mastodon": "@ana@social.example"}), None) == \
+        "ana@social.example"
+    assert MASTODON_RULES.handle(Author(name="Ben"), StaffMember(mastodon="ben@news.example")) == "ben@news.example"
 
 
 def test_a_staff_member_is_followed_then_added_to_the_list(channel: MastodonChannel, masto: MastodonStandIn) -> None:
@@ -235,3 +276,9 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     found = Env().mastodon
     assert (found.api_base_url, found.staff_list_id, found.enabled) == ("https://mastodon.example", "7", True)
     assert "env-secret-token" not in repr(found)
+
+
+def test_empty_variables_from_the_compose_file_mean_the_defaults() -> None:
+    found = MastodonSettings.model_validate({"api_base_url": "", "access_token": "", "visibility": "",
+                                             "language": "", "max_characters": "", "staff_list_id": ""})
+    assert (found.enabled, found.visibility, found.language, found.max_characters) == (False, "public", "en", None)
