@@ -11,27 +11,15 @@ from typer.testing import CliRunner
 from apps.cli.app import app
 from tests.conftest import article_json
 from tests.integration.conftest import running
-from tests.integration.test_social import now_iso, publish
+from tests.integration.test_social import SOCIAL_SITE, now_iso, publish
 from tests.support.bluesky_standin import BlueskyStandIn
 from tests.support.mastodon_standin import MastodonStandIn
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 LIST = "at://did:plc:standingazette0000000001/app.bsky.graph.list/3kstafflist22"
-SITE = """
-[site]
-title = "Social Gazette"
-base_url = "https://news.test.example/"
-timezone = "UTC"
-
-[feeds]
-sections = "*"
-
-[social]
-max_age_hours = 24
-mention_authors = true
-
-[staff."Ada Reporter"]
+# The social site of test_social, with these two services and their handles for its reporter.
+SITE = SOCIAL_SITE.split('[staff."Ada Reporter"]')[0] + """[staff."Ada Reporter"]
 mastodon = "ada@social.example"
 bluesky = "ada.bsky.social"
 

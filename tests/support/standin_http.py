@@ -72,34 +72,27 @@ class Scripted:
         return (self.method is None or self.method == method) and (self.path is None or path.startswith(self.path))
 
 
-class StandInServer:
-    """Lifecycle, faults and dispatch; subclasses implement ``authorize``, ``route``,
-    ``error_body``, ``rate_limit_headers``, ``snapshot`` and ``clear``."""
+class LocalServer:
+    """A threaded HTTP server on a local port, served from a background thread: ``url``,
+    ``start``/``stop`` and a context manager, a lock, and a queue of scripted answers that
+    each take the first request they match. ``handler`` reaches this object as
+    ``self.server.standin``."""
 
     name = "standin"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 0, fail_rate: float = 0.0,
-                 rate_limit: tuple[int, float] | None = None) -> None:
-        self.fail_rate = fail_rate
-        self.rate_limit = rate_limit
-        self._rng = random.Random(seed)
+    def __init__(self, *, host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
         self._lock = threading.RLock()
-        self._script: deque[Scripted] = deque()
-        self._window_start = 0.0
-        self._window_calls = 0
-        self.requests: list[Logged] = []
-        self._server = _Server((host, port), _Handler)
+        self._script: deque[Any] = deque()
+        self._server = QuietServer((host, port), handler)
         self._server.standin = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
-
-    # -- lifecycle -----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "StandInServer":
+    def start(self) -> Any:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=self.name, daemon=True)
         self._thread.start()
@@ -116,6 +109,78 @@ class StandInServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _next_scripted(self, method: str, path: str) -> Any:
+        """The first queued answer that matches (``entry.matches(method, path)``), taken off the queue."""
+        with self._lock:
+            for i, entry in enumerate(self._script):
+                if entry.matches(method, path):
+                    del self._script[i]
+                    return entry
+        return None
+
+
+    def _control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """``GET /_standin/state``; ``POST /_standin/reset``; ``POST /_standin/faults`` with
+        ``{"kind": "fail", "count": 2, "status": 503}``, ``{"kind": "rate_limit", "reset_at": ...}``,
+        ``{"kind": "drop"}`` or a kind ``_more_faults`` knows (optional ``method`` and ``path``
+        narrow which request is hit). Not part of any service's API."""
+        if method == "GET" and path == "/_standin/state":
+            return 200, self.snapshot()
+        if method == "POST" and path == "/_standin/reset":
+            self.reset()
+            return 200, {"reset": True}
+        if method != "POST" or path != "/_standin/faults" or not isinstance(body, dict):
+            return 404, self.error_body(404, f"no control route {method} {path}")
+        where = {"method": body.get("method"), "path": body.get("path")}
+        kind, count = body.get("kind"), int(body.get("count", 1))
+        if kind == "fail":
+            self.fail_next(count, int(body.get("status", 503)), **where)
+        elif kind == "rate_limit":
+            self.rate_limit_next(body.get("reset_at"), **where)
+        elif kind == "drop":
+            self.drop_next(count, **where)
+        elif not self._more_faults(kind, count, where, body):
+            return 400, self.error_body(400, f"unknown fault kind {kind!r}")
+        return 200, {"queued": kind}
+
+    def _more_faults(self, kind: Any, count: int, where: dict[str, Any], body: dict[str, Any]) -> bool:
+        """Queue a fault kind of this stand-in's own; False when it knows none by that name."""
+        return False
+
+    # Each stand-in has these; the control API uses them.
+    def fail_next(self, count: int = 1, status: int = 503, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def rate_limit_next(self, reset_at: int | None = None, **kwargs: Any) -> int:
+        raise NotImplementedError
+
+    def drop_next(self, count: int = 1, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> Any:
+        raise NotImplementedError
+
+
+class StandInServer(LocalServer):
+    """Faults, rate-limit window, control API and dispatch; subclasses implement ``authorize``,
+    ``route``, ``error_body``, ``rate_limit_headers``, ``snapshot`` and ``clear``."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 0, fail_rate: float = 0.0,
+                 rate_limit: tuple[int, float] | None = None) -> None:
+        super().__init__(host=host, port=port, handler=_Handler)
+        self.fail_rate = fail_rate
+        self.rate_limit = rate_limit
+        self._rng = random.Random(seed)
+        self._window_start = 0.0
+        self._window_calls = 0
+        self.requests: list[Logged] = []
 
     # -- faults --------------------------------------------------------------------------
 
@@ -167,27 +232,13 @@ class StandInServer:
     def route(self, request: Request) -> tuple[int, Any] | tuple[int, Any, dict[str, str]]:
         raise NotImplementedError
 
-    def error_body(self, status: int, message: str) -> Any:
-        raise NotImplementedError
-
     def rate_limit_headers(self, limit: int, remaining: int, reset_at: int) -> dict[str, str]:
-        raise NotImplementedError
-
-    def snapshot(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def clear(self) -> None:
         raise NotImplementedError
 
     # -- dispatch (server threads) -------------------------------------------------------
-
-    def _next_scripted(self, method: str, path: str) -> Scripted | None:
-        with self._lock:
-            for i, entry in enumerate(self._script):
-                if entry.matches(method, path):
-                    del self._script[i]
-                    return entry
-        return None
 
     def _window(self) -> dict[str, str]:
         """Count the call against the rate-limit window; its headers (``over`` when exhausted)."""
@@ -210,7 +261,7 @@ class StandInServer:
     def serve(self, handler: "_Handler") -> None:
         request = _read(handler)
         if request.path.startswith("/_standin/"):
-            handler.send(*self._control(request), {})
+            handler.send_json(*self._control(request.method, request.path, request.body), {})
             return
 
         def answer(status: int, payload: Any, headers: dict[str, str] | None = None, *, drop: bool = False,
@@ -220,7 +271,7 @@ class StandInServer:
             if drop:
                 handler.close_connection = True
                 return
-            handler.send(status, payload, headers or {}, raw=raw)
+            handler.send_json(status, payload, headers or {}, raw=raw)
 
         refused = self.authorize(request)
         if refused is not None:
@@ -241,30 +292,6 @@ class StandInServer:
             return
         status, payload, *more = self.route(request)
         answer(status, payload, {**window, **(more[0] if more else {})})
-
-    def _control(self, request: Request) -> tuple[int, Any]:
-        """``GET /_standin/state``; ``POST /_standin/reset``; ``POST /_standin/faults`` with
-        ``{"kind": "fail", "count": 2, "status": 503}``, ``{"kind": "rate_limit", "reset_at": ...}``
-        or ``{"kind": "drop"}`` (optional ``method`` and ``path`` narrow the target)."""
-        if request.method == "GET" and request.path == "/_standin/state":
-            return 200, self.snapshot()
-        if request.method == "POST" and request.path == "/_standin/reset":
-            self.reset()
-            return 200, {"reset": True}
-        body = request.body if isinstance(request.body, dict) else None
-        if request.method != "POST" or request.path != "/_standin/faults" or body is None:
-            return 404, {"error": f"no control route {request.method} {request.path}"}
-        where = {"method": body.get("method"), "path": body.get("path")}
-        kind, count = body.get("kind"), int(body.get("count", 1))
-        if kind == "fail":
-            self.fail_next(count, int(body.get("status", 503)), **where)
-        elif kind == "rate_limit":
-            self.rate_limit_next(body.get("reset_at"), **where)
-        elif kind == "drop":
-            self.drop_next(count, **where)
-        else:
-            return 400, {"error": f"unknown fault kind {kind!r}"}
-        return 200, {"queued": kind}
 
 
 def _read(handler: BaseHTTPRequestHandler) -> Request:
@@ -299,8 +326,9 @@ def _multipart(raw: bytes, content_type: str) -> dict[str, list[Any]]:
     return form
 
 
-class _Server(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    verbose = False
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (timeout, dropped connection) is part of the game here.
@@ -308,21 +336,14 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class JsonHandler(BaseHTTPRequestHandler):
+    """Answers with JSON (or given raw bytes); quiet unless the server is ``verbose``.
+    Subclasses route ``do_*`` to their stand-in."""
 
-    def _dispatch(self) -> None:
-        self.server.standin.serve(self)  # type: ignore[attr-defined]
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
-
-    def send(self, status: int, payload: Any, headers: dict[str, str], *, raw: bytes | None = None) -> None:
+    def send_json(self, status: int, payload: Any, headers: dict[str, str], *, raw: bytes | None = None) -> None:
         body = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else b"")
         self.send_response(status)  # also sends Date, which Mastodon.py reads against X-RateLimit-Reset
-        if raw is None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        else:
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", "application/json; charset=utf-8" if raw is None else "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -330,4 +351,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
+        if getattr(self.server, "verbose", False):
+            sys.stderr.write(f"{self.server.standin.name}: " + format % args + "\n")  # type: ignore[attr-defined]
+
+
+class _Handler(JsonHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _dispatch(self) -> None:
+        self.server.standin.serve(self)  # type: ignore[attr-defined]
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
