@@ -19,6 +19,8 @@ uploadBlob, com.atproto.identity.resolveHandle):
   (bluesky-social/atproto issue #3718);
 * errors are XRPC error bodies ``{"error", "message"}``; a window set with ``rate_limit``
   gives ``ratelimit-limit``, ``-remaining``, ``-reset`` (epoch seconds) and ``-policy``.
+
+Standalone: ``python -m tests.support.bluesky_standin --port 8092 --fail-rate 0.15``.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from typing import Any
 
 import regex
 
-from tests.support.standin_http import Request, StandInServer
+from tests.support.standin_http import Request, StandInServer, run_until_stopped, standalone_arguments
 
 _TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 
@@ -242,3 +244,16 @@ class BlueskyStandIn(StandInServer):
         cid = cid_of(data, codec=0x55)
         self.blobs[cid] = data
         return 200, {"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in until SIGINT or SIGTERM; prints its URL."""
+    parser = standalone_arguments("python -m tests.support.bluesky_standin", 8092)
+    parser.add_argument("--access-ttl", type=int, default=7200, help="seconds an access token lives")
+    args = parser.parse_args(argv)
+    run_until_stopped(BlueskyStandIn(host=args.host, port=args.port, fail_rate=args.fail_rate, seed=args.seed,
+                                     access_ttl=args.access_ttl))
+
+
+if __name__ == "__main__":
+    main()

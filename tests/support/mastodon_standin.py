@@ -18,19 +18,16 @@ Standalone: ``python -m tests.support.mastodon_standin --port 8091 --fail-rate 0
 """
 from __future__ import annotations
 
-import argparse
 import html
 import itertools
 import re
-import signal
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import regex
 
-from tests.support.standin_http import Request, StandInServer
+from tests.support.standin_http import Request, StandInServer, run_until_stopped, standalone_arguments
 
 TOKEN = "mastodon-standin-token"
 _URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]']")
@@ -285,20 +282,11 @@ class MastodonStandIn(StandInServer):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the stand-in until SIGINT or SIGTERM; prints its URL."""
-    parser = argparse.ArgumentParser(prog="python -m tests.support.mastodon_standin")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8091)
-    parser.add_argument("--fail-rate", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = standalone_arguments("python -m tests.support.mastodon_standin", 8091)
+    parser.add_argument("--max-characters", type=int, default=500)
     args = parser.parse_args(argv)
-    standin = MastodonStandIn(host=args.host, port=args.port, fail_rate=args.fail_rate, seed=args.seed)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    with standin:
-        print(standin.url, flush=True)
-        while not stopping.wait(0.5):
-            pass
+    run_until_stopped(MastodonStandIn(host=args.host, port=args.port, fail_rate=args.fail_rate, seed=args.seed,
+                                      max_characters=args.max_characters))
 
 
 if __name__ == "__main__":

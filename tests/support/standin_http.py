@@ -7,8 +7,10 @@ headers; see ``MastodonStandIn`` and ``BlueskyStandIn``.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import signal
 from email.parser import BytesParser
 from email.policy import default
 import random
@@ -166,6 +168,28 @@ class LocalServer:
 
     def error_body(self, status: int, message: str) -> Any:
         raise NotImplementedError
+
+
+def run_until_stopped(standin: LocalServer) -> None:
+    """Serve ``standin`` in the foreground (a stand-in run as its own process): print its URL,
+    stop on SIGINT or SIGTERM."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    with standin:
+        print(standin.url, flush=True)
+        while not stopping.wait(0.5):
+            pass
+
+
+def standalone_arguments(prog: str, port: int) -> argparse.ArgumentParser:
+    """The options every stand-in takes when run as its own process."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
 
 
 class StandInServer(LocalServer):

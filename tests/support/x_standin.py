@@ -34,10 +34,8 @@ import json
 import math
 import random
 import re
-import signal
 import string
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from email.policy import HTTP as email_policy
@@ -48,7 +46,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twitter_text import extract_urls_with_indices, parse_tweet
 
-from tests.support.standin_http import JsonHandler, LocalServer
+from tests.support.standin_http import JsonHandler, LocalServer, run_until_stopped
 
 TWEEPY_HOST = "https://api.twitter.com"
 TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"  # tweepy.API's media upload host (v1.1)
@@ -565,13 +563,7 @@ def main(argv: list[str] | None = None) -> None:
                        post_then_fail_rate=args.post_then_fail_rate, rate_limit=args.rate_limit,
                        username=args.username)
     standin._server.verbose = args.verbose
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    with standin:
-        print(standin.url, flush=True)
-        while not stopping.wait(0.5):
-            pass
+    run_until_stopped(standin)
     print(f"x-standin: {len(standin.live_tweets)} tweets, {len(standin.requests)} requests", file=sys.stderr)
 
 
