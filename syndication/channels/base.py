@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from config.site import StaffMember
 from syndication.articles import Author
+from syndication.errors import ChannelError
 
 HandleRule = Callable[[Author, StaffMember | None], str | None]
 
@@ -52,6 +53,17 @@ class PostResult:
     remote_id: str
     remote_url: str
     notes: tuple[str, ...] = ()  # what the timeline should say, e.g. "image not attached: ..."
+
+
+def attach_media(context: PostContext | None, upload: Callable[[Media], str]) -> tuple[list[str] | None, tuple[str, ...]]:
+    """The ids of the delivery's image as ``upload`` put it on the service (None without an
+    image), and what the timeline should hear: a failed upload never blocks the post."""
+    if context is None or context.media is None:
+        return None, ()
+    try:
+        return [upload(context.media)], ()
+    except ChannelError as exc:
+        return None, (f"image not attached: {exc}",)
 
 
 def no_handle(author: Author, member: StaffMember | None) -> str | None:

@@ -28,6 +28,8 @@ from pydantic import BaseModel, SecretStr
 
 from config import Settings, SiteConfig
 from syndication.channels.base import Channel, PostRules
+from syndication.channels.bluesky import BLUESKY_RULES, BlueskyChannel, BlueskySettings
+from syndication.channels.mastodon import MASTODON_RULES, MastodonChannel, MastodonSettings
 from syndication.channels.preview import PREVIEW_RULES, PreviewChannel, PreviewSettings
 from syndication.channels.webhook import WEBHOOK_RULES, WebhookChannel, WebhookSettings
 from syndication.channels.x import X_RULES, XChannel, XSettings
@@ -80,6 +82,12 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {
                            build=lambda a: PreviewChannel(a.data_dir / "preview-posts.jsonl", name=a.name)),
     "x": ChannelKind(settings=XSettings, rules=X_RULES, build=lambda a: XChannel(a.settings, name=a.name),
                      staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled, media=True),
+    "mastodon": ChannelKind(settings=MastodonSettings, rules=MASTODON_RULES, media=True,
+                            build=lambda a: MastodonChannel(a.settings, name=a.name),
+                            staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled),
+    "bluesky": ChannelKind(settings=BlueskySettings, rules=BLUESKY_RULES, media=True,
+                           build=lambda a: BlueskyChannel(a.settings, name=a.name),
+                           staff_list=lambda s: s.staff_list_uri, configured=lambda s: s.enabled),
     # The URL too: a Slack-style endpoint carries its token in the path.
     "webhook": ChannelKind(settings=WebhookSettings, rules=WEBHOOK_RULES, secrets=("url", "secret"),
                            build=lambda a: WebhookChannel(a.settings, name=a.name), configured=lambda s: s.enabled),

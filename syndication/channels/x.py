@@ -36,11 +36,10 @@ from pydantic import BaseModel, SecretStr
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
-from syndication.channels.base import Media, PostContext, PostResult, PostRules, social_handle
+from syndication.channels.base import Media, PostContext, PostResult, PostRules, attach_media, social_handle
 from syndication.channels.counting import weighted_length
 from syndication.errors import (
     AlreadyPosted,
-    ChannelError,
     ConfigError,
     PermanentChannelError,
     RateLimited,
@@ -261,12 +260,7 @@ class XChannel:
         """Create a post. Raises ``RateLimited``, ``TransientChannelError`` (5xx, network:
         the outcome may be unknown, see ``find_post``), ``AlreadyPosted`` (X refused the
         text as a duplicate) or ``PermanentChannelError``."""
-        media_ids, notes = None, ()
-        if context is not None and context.media is not None:
-            try:
-                media_ids = [self._upload(context.media)]
-            except ChannelError as exc:  # the post goes without its image
-                notes = (f"image not attached: {exc}",)
+        media_ids, notes = attach_media(context, self._upload)
         with self._translate("posting"):
             # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}; media.media_ids attaches uploads.
             body = self._client.create_tweet(text=text, media_ids=media_ids, user_auth=True)

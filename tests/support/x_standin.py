@@ -34,21 +34,19 @@ import json
 import math
 import random
 import re
-import signal
 import string
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from email.policy import HTTP as email_policy
 from email.parser import BytesParser
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twitter_text import extract_urls_with_indices, parse_tweet
+
+from tests.support.standin_http import JsonHandler, LocalServer, run_until_stopped
 
 TWEEPY_HOST = "https://api.twitter.com"
 TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"  # tweepy.API's media upload host (v1.1)
@@ -138,8 +136,10 @@ def _oauth_escape(value: str) -> str:
     return quote(value, safe="-._~")
 
 
-class XStandIn:
+class XStandIn(LocalServer):
     """The stand-in server and its inspectable state. Thread-safe; a context manager."""
+
+    name = "x-standin"
 
     def __init__(
         self,
@@ -158,6 +158,7 @@ class XStandIn:
     ) -> None:
         """``secrets`` = (consumer_secret, access_token_secret) turns on OAuth signature
         checks over ``signed_base`` + path (tweepy signs the api.twitter.com URL)."""
+        super().__init__(host=host, port=port, handler=_Handler)
         self.fail_rate = fail_rate
         self.post_then_fail_rate = post_then_fail_rate
         self.rate_limit = rate_limit
@@ -167,11 +168,9 @@ class XStandIn:
         self._secrets = secrets
         self._signed_base = signed_base.rstrip("/")
         self._rng = random.Random(seed)
-        self._lock = threading.RLock()
         self._ids = itertools.count(1790000000000000001)
         self._user_ids = itertools.count(1600000000000000001)
         self._users: dict[str, tuple[str, str]] = {username.casefold(): (user_id, username)}
-        self._script: deque[Scripted] = deque()
         self._window_start = 0.0
         self._window_calls = 0
         self.tweets: list[StoredTweet] = []
@@ -179,34 +178,6 @@ class XStandIn:
         self.list_members: dict[str, list[str]] = {}
         self.media: dict[str, dict[str, Any]] = {}  # uploads by media id
         self.requests: list[LoggedRequest] = []
-        self._server = _Server((host, port), _Handler)
-        self._server.standin = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -----------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "XStandIn":
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="x-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "XStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -291,14 +262,6 @@ class XStandIn:
             return [by_id.get(uid, uid) for uid in self.list_members.get(list_id, [])]
 
     # -- request handling (called from server threads) ---------------------------------------
-
-    def _next_scripted(self, method: str, path: str) -> Scripted | None:
-        with self._lock:
-            for i, entry in enumerate(self._script):
-                if entry.matches(method, path):
-                    del self._script[i]
-                    return entry
-        return None
 
     def _rate_limited(self) -> dict[str, str] | None:
         """Count the call against the window; the 429 headers when over the limit."""
@@ -433,33 +396,18 @@ class XStandIn:
                               "oauth_signed": r.oauth_signed} for r in self.requests],
             }
 
-    def _control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        """``GET /_standin/state``; ``POST /_standin/reset`` (see ``reset``); ``POST /_standin/faults`` with ``{"kind": "fail", "count": 2,
-        "status": 503}``, ``{"kind": "rate_limit", "reset_at": 1767225600}``, ``{"kind": "drop"}``,
-        ``{"kind": "slow", "seconds": 5}`` or ``{"kind": "post_then_fail", "drop": true}``
-        (optional ``method`` and ``path`` narrow which request is hit). Not part of the X API."""
-        if method == "GET" and path == "/_standin/state":
-            return 200, self.snapshot()
-        if method == "POST" and path == "/_standin/reset":
-            self.reset()
-            return 200, {"reset": True}
-        if method != "POST" or path != "/_standin/faults" or not isinstance(body, dict):
-            return 404, problem(404, "Not Found Error", f"no control route {method} {path}")
-        where = {"method": body.get("method"), "path": body.get("path")}
-        kind, count = body.get("kind"), int(body.get("count", 1))
-        if kind == "fail":
-            self.fail_next(count, int(body.get("status", 503)), **where)
-        elif kind == "rate_limit":
-            self.rate_limit_next(body.get("reset_at"), **where)
-        elif kind == "drop":
-            self.drop_next(count, **where)
-        elif kind == "slow":
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return problem(status, _STATUS_TITLES.get(status, "Error"), message)
+
+    def _more_faults(self, kind: Any, count: int, where: dict[str, Any], body: dict[str, Any]) -> bool:
+        """``{"kind": "slow", "seconds": 5}`` and ``{"kind": "post_then_fail", "drop": true}``."""
+        if kind == "slow":
             self.slow_next(float(body.get("seconds", 5)), count, **where)
         elif kind == "post_then_fail":
             self.post_then_fail_next(drop=bool(body.get("drop", False)))
         else:
-            return 400, problem(400, "Invalid Request", f"unknown fault kind {kind!r}")
-        return 200, {"queued": kind}
+            return False
+        return True
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         segments = path.strip("/").split("/")
@@ -581,37 +529,13 @@ class XStandIn:
         return 200, {"data": {"is_member": True}}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    verbose = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (timeout, dropped connection) is part of the game here.
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server_version = "x-standin/1"
 
     def _dispatch(self) -> None:
         self.server.standin.handle(self)  # type: ignore[attr-defined]
 
     do_GET = do_POST = do_DELETE = do_PUT = _dispatch
-
-    def send_json(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-        raw = json.dumps(payload).encode() if payload is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if getattr(self.server, "verbose", False):
-            sys.stderr.write("x-standin: " + format % args + "\n")
 
 
 def _rate(value: str) -> tuple[int, float]:
@@ -639,13 +563,7 @@ def main(argv: list[str] | None = None) -> None:
                        post_then_fail_rate=args.post_then_fail_rate, rate_limit=args.rate_limit,
                        username=args.username)
     standin._server.verbose = args.verbose
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    with standin:
-        print(standin.url, flush=True)
-        while not stopping.wait(0.5):
-            pass
+    run_until_stopped(standin)
     print(f"x-standin: {len(standin.live_tweets)} tweets, {len(standin.requests)} requests", file=sys.stderr)
 
 
