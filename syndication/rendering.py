@@ -6,20 +6,23 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from config import SiteConfig
+from syndication.archiving import current_options, file_archive, write_pages
 from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FeedSpec, parse_key
 from syndication.feeds.files import holds_etag
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.render import render_formats, write_feed
 from syndication.store import Store
+from syndication.store.archive_notes import clear_pending
 from syndication.store.articles import Version, all_feed_keys, latest_for_feed
 from syndication.store.feed_state import FeedState, all_states, get_state, mark_dirty, read_seq, record_render
+from syndication.store.hub_pings import owe_pings
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
@@ -34,12 +37,15 @@ _CACHES_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Rendered:
-    """One render: the feed, how many items, which files changed."""
+    """One render: the feed, how many items, which files changed (current documents, then
+    archive pages) and how many hub pings it owes."""
 
     feed_key: str
     item_count: int
     changed: list[str]
     seq: int
+    archive_changed: list[str] = field(default_factory=list)
+    pings: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,10 +141,16 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     started = clock()
     snap = read_snapshot(store, site, key)
     entries = snap.entries
-    rendered = render_formats(snap.spec, entries, site.site, started,
-                              cache=cache if cache is not None else fragment_cache(store))
+    cache = cache if cache is not None else fragment_cache(store)
+    archive = file_archive(store, site, key, [e.article.id for e in entries])
+    rendered = render_formats(snap.spec, entries, site.site, started, cache=cache,
+                              **current_options(store, site, key, now=started, page_count_=archive.page_count))
     written = write_feed(feeds_dir, snap.spec, rendered)
-    files = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size} for fmt, w in written.items()}
+    archive_changed = write_pages(store, site, feeds_dir, snap.spec, archive, started, cache=cache)
+    files: dict[str, Any] = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size}
+                             for fmt, w in written.items()}
+    files["archive"] = {"pages": archive.page_count}
+    changed = [w.relpath for w in written.values() if w.changed]
     # ``rendered_at`` is when a render took its snapshot: an article changed after the previous
     # snapshot began is one this render may be the first to carry, and its timeline says so.
     last_render = snap.before.rendered_at if snap.before else None
@@ -147,10 +159,15 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
         record_render(session, key, seq=snap.seq, rendered_at=started, item_count=len(entries), files=files)
         add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
                   now=clock())
-    changed = [w.relpath for w in written.values() if w.changed]
+        clear_pending(session, key, archive.notes)
+        # Spec: WebSub §6 — the hub is told the topic (the feed's self URL) changed; the ping
+        # goes out after commit, from the hub ping outbox (syndication.websub).
+        pings = owe_pings(session, [str(h) for h in site.site.hubs],
+                               [f"{site.site.feeds_base}/{path}" for path in changed],
+                               [e.article.id for e in fresh], now=clock())
     log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed),
-                                     "seq": snap.seq})
-    return Rendered(key, len(entries), changed, snap.seq)
+                                     "archive_changed": len(archive_changed), "pings": pings, "seq": snap.seq})
+    return Rendered(key, len(entries), changed, snap.seq, archive_changed, pings)
 
 
 def damaged_feeds(store: Store, feeds_dir: Path, *, clock: Callable[[], datetime]) -> list[str]:

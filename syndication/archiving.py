@@ -1,0 +1,65 @@
+"""Archive documents (RFC 5005 §4) and tombstones (RFC 6721), rendered with their feed.
+
+Each feed files its articles in pages of ``[feeds] archive_items``, oldest first, in the
+order renders meet them (``store.archives``). A render rewrites only the pages whose
+articles changed since the last one, and the page before a page that was just opened
+(it gains its next-archive link). A full page is never rewritten otherwise.
+
+>>> archive = file_archive(store, site, "all", window_ids)
+>>> write_pages(store, site, feeds_dir, ALL, archive, now, cache=cache)
+['all/archive/3.rss', 'all/archive/3.atom', 'all/archive/3.json']
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from config import SiteConfig
+from syndication.feeds.catalog import FeedSpec
+from syndication.feeds.fragments import FragmentCache
+from syndication.feeds.paging import Paging
+from syndication.feeds.render import Tombstone, render_formats, write_feed
+from syndication.store import Store
+from syndication.store.archives import Filed, file_pending, page_count, page_entries, tombstones
+
+
+def file_archive(store: Store, site: SiteConfig, key: str, window: Sequence[str]) -> Filed:
+    """File the feed's noted articles (and any of ``window`` not yet filed); which pages to rewrite."""
+    with store.transaction() as session:
+        return file_pending(session, key, window, page_size=site.feeds.archive_items)
+
+
+def recent_tombstones(store: Store, site: SiteConfig, key: str, *, now: datetime) -> list[Tombstone]:
+    """The feed's articles withdrawn within ``[feeds] tombstone_days``, newest first."""
+    if not site.feeds.tombstone_days:
+        return []
+    with store.read() as session:
+        found = tombstones(session, key, since=now - timedelta(days=site.feeds.tombstone_days))
+    return [(t.article_id, t.withdrawn_at) for t in found]
+
+
+def current_options(store: Store, site: SiteConfig, key: str, *, now: datetime,
+                    page_count_: int | None = None) -> dict[str, Any]:
+    """The ``render_formats`` options of a feed's current document as the store has it now:
+    its link to the newest archive page, its tombstones and the byte cap."""
+    if page_count_ is None:
+        with store.read() as session:
+            page_count_ = page_count(session, key, page_size=site.feeds.archive_items)
+    return {"paging": Paging(None, page_count_), "tombstones": recent_tombstones(store, site, key, now=now),
+            "max_bytes": site.feeds.max_file_bytes}
+
+
+def write_pages(store: Store, site: SiteConfig, feeds_dir: Path, spec: FeedSpec, archive: Filed,
+                generated_at: datetime, *, cache: FragmentCache) -> list[str]:
+    """Render and write the archive pages ``archive`` names; returns the files that changed."""
+    changed: list[str] = []
+    for page in sorted(archive.pages):
+        with store.read() as session:
+            entries = page_entries(session, spec.key, page, page_size=site.feeds.archive_items)
+        paging = Paging(page, archive.page_count)
+        rendered = render_formats(spec, entries, site.site, generated_at, cache=cache, paging=paging)
+        written = write_feed(feeds_dir, spec, rendered, page=page)
+        changed.extend(w.relpath for w in written.values() if w.changed)
+    return changed
