@@ -114,23 +114,23 @@ def page_files(feeds_dir: Path) -> dict[str, bytes]:
     return {p.relative_to(feeds_dir).as_posix(): p.read_bytes() for p in (feeds_dir / "all" / "archive").iterdir()}
 
 
-def test_an_update_or_withdrawal_rewrites_only_the_archive_page_that_holds_it(store: Store, tmp_path: Path,
+def test_an_update_or_withdrawal_rewrites_only_the_archive_page_that_holds_it(any_store: Store, tmp_path: Path,
                                                                                clock: FixedClock) -> None:
     # Given 35 articles filed in pages of 10, oldest first (four pages, the last one open)
     site = one_feed_site(items=5, archive_items=10)
-    publish(store, site, [parse_article(article_json(n, published_at=f"2026-11-{n % 28 + 1:02d}T0{n % 10}:00:00Z"))
+    publish(any_store, site, [parse_article(article_json(n, published_at=f"2026-11-{n % 28 + 1:02d}T0{n % 10}:00:00Z"))
                           for n in range(1, 36)], clock=clock)
-    render_feed(store, site, tmp_path, "all", clock=clock)
+    render_feed(any_store, site, tmp_path, "all", clock=clock)
     before = page_files(tmp_path)
     assert len(before) == 4 * 3
     pages = walk_atom(site, tmp_path, "all.atom")[1]
     victim, corrected = pages[2][3], pages[1][0]  # on page 2 and page 3 (pages are newest first)
     # When one archived article is corrected and another withdrawn
     clock.now += timedelta(minutes=1)
-    publish(store, site, [parse_article(article_json(int(corrected.rsplit("-", 1)[1]), title="Corrected"))],
+    publish(any_store, site, [parse_article(article_json(int(corrected.rsplit("-", 1)[1]), title="Corrected"))],
             clock=clock)
-    unpublish(store, victim.rsplit(":", 1)[1], clock=clock)
-    render_feed(store, site, tmp_path, "all", clock=clock)
+    unpublish(any_store, victim.rsplit(":", 1)[1], clock=clock)
+    render_feed(any_store, site, tmp_path, "all", clock=clock)
     # Then exactly the files of those two pages changed
     after = page_files(tmp_path)
     assert sorted(k for k in after if after[k] != before.get(k)) == sorted(
