@@ -5,12 +5,9 @@ tests/integration/test_websub_hub.py.)
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import pytest
 
@@ -24,44 +21,16 @@ from syndication.store.hub_pings import pings_of
 from syndication.store.timeline import steps_of
 from syndication.websub import Backoff, deliver_pings
 from tests.conftest import FixedClock, article_json, make_site
+from tests.support.hub_standin import Hub
 
 ALL_GOOD = {"queues": {"feeds": 0}, "workers": ["feeds@h"]}
-
-
-class Hub:
-    """A hub stand-in on 127.0.0.1: records each publish form, answers the next scripted status."""
-
-    def __init__(self) -> None:
-        self.forms: list[list[tuple[str, str]]] = []
-        self.answers: list[int] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                length = int(self.headers.get("Content-Length") or 0)
-                hub.forms.append(parse_qsl(self.rfile.read(length).decode()))
-                status = hub.answers.pop(0) if hub.answers else 202
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def topics(self) -> list[str]:
-        return [dict(form)["hub.url"] for form in self.forms]
 
 
 @pytest.fixture
 def hub() -> Iterator[Hub]:
     h = Hub()
     yield h
-    h.server.shutdown()
-    h.server.server_close()
+    h.close()
 
 
 def site_with(hub: Hub) -> SiteConfig:
