@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from config import SiteConfig
-from syndication.feeds.catalog import FeedSpec
+from syndication.feeds.catalog import FORMATS, FeedSpec
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.paging import Paging
 from syndication.feeds.render import Tombstone, render_formats, write_feed
@@ -25,10 +25,22 @@ from syndication.store import Store
 from syndication.store.archives import Filed, file_pending, page_count, page_entries, tombstones
 
 
-def file_archive(store: Store, site: SiteConfig, key: str, window: Sequence[str]) -> Filed:
-    """File the feed's noted articles (and any of ``window`` not yet filed); which pages to rewrite."""
+def file_archive(store: Store, site: SiteConfig, key: str, window: Sequence[str], *,
+                 written: dict[str, Any] | None) -> Filed:
+    """File the feed's noted articles (and any of ``window`` not yet filed); which pages to rewrite.
+
+    ``written`` is what the feed's last render recorded of its archive (``archive_state``):
+    pages written with another page size are all rewritten.
+    """
+    size = site.feeds.archive_items
+    relayout = bool(written) and written.get("page_size", size) != size
     with store.transaction() as session:
-        return file_pending(session, key, window, page_size=site.feeds.archive_items)
+        return file_pending(session, key, window, page_size=size, relayout=relayout)
+
+
+def archive_state(site: SiteConfig, archive: Filed) -> dict[str, Any]:
+    """What a render records of the archive it wrote (in the feed's state, beside its files)."""
+    return {"pages": archive.page_count, "page_size": site.feeds.archive_items}
 
 
 def recent_tombstones(store: Store, site: SiteConfig, key: str, *, now: datetime) -> list[Tombstone]:
@@ -62,4 +74,18 @@ def write_pages(store: Store, site: SiteConfig, feeds_dir: Path, spec: FeedSpec,
         rendered = render_formats(spec, entries, site.site, generated_at, cache=cache, paging=paging)
         written = write_feed(feeds_dir, spec, rendered, page=page)
         changed.extend(w.relpath for w in written.values() if w.changed)
+    if archive.pages and max(archive.pages) == archive.page_count:
+        _remove_pages_after(feeds_dir, spec, archive.page_count)
     return changed
+
+
+def _remove_pages_after(feeds_dir: Path, spec: FeedSpec, last: int) -> None:
+    """Pages beyond the last, left by a larger page count under an earlier page size."""
+    page = last + 1
+    while True:
+        paths = [feeds_dir / spec.archive_relpath(fmt, page) for fmt in FORMATS.values()]
+        if not any(p.exists() for p in paths):
+            return
+        for path in paths:
+            path.unlink(missing_ok=True)
+        page += 1

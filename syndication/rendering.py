@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from config import SiteConfig
-from syndication.archiving import current_options, file_archive, write_pages
+from syndication.archiving import archive_state, current_options, file_archive, write_pages
 from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FeedSpec, parse_key
 from syndication.feeds.files import holds_etag
@@ -142,14 +142,15 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     snap = read_snapshot(store, site, key)
     entries = snap.entries
     cache = cache if cache is not None else fragment_cache(store)
-    archive = file_archive(store, site, key, [e.article.id for e in entries])
+    archive = file_archive(store, site, key, [e.article.id for e in entries],
+                           written=(snap.before.files.get("archive") if snap.before else None))
     rendered = render_formats(snap.spec, entries, site.site, started, cache=cache,
                               **current_options(store, site, key, now=started, page_count_=archive.page_count))
     written = write_feed(feeds_dir, snap.spec, rendered)
     archive_changed = write_pages(store, site, feeds_dir, snap.spec, archive, started, cache=cache)
     files: dict[str, Any] = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size}
                              for fmt, w in written.items()}
-    files["archive"] = {"pages": archive.page_count}
+    files["archive"] = archive_state(site, archive)
     changed = [w.relpath for w in written.values() if w.changed]
     # ``rendered_at`` is when a render took its snapshot: an article changed after the previous
     # snapshot began is one this render may be the first to carry, and its timeline says so.

@@ -23,13 +23,14 @@ from typing import Any
 import requests
 
 from syndication.store import Store
-from syndication.store.hub_pings import HubPing, claim_due, next_due, record_failure, record_sent
+from syndication.store.hub_pings import HubPing, claim_due, forget_final, next_due, record_failure, record_sent
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 LEASE = timedelta(seconds=60)  # longer than one attempt can take (the timeout is far below)
+KEEP_FINAL = timedelta(days=7)  # sent and failed pings stay this long, for status and metrics
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def deliver_pings(store: Store, *, clock: Clock, backoff: Backoff = Backoff(),
     Delivered(sent=2, retrying=0, failed=0)
     """
     with store.transaction() as session:
+        forget_final(session, before=clock() - KEEP_FINAL)
         due = claim_due(session, now=clock(), lease=LEASE, limit=limit)
     sent = retrying = failed = 0
     for ping in due:

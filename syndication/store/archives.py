@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from syndication.articles import StoredArticle
@@ -38,11 +38,13 @@ class Tombstone:
     withdrawn_at: datetime
 
 
-def file_pending(session: Session, feed_key: str, window: Sequence[str], *, page_size: int) -> Filed:
+def file_pending(session: Session, feed_key: str, window: Sequence[str], *, page_size: int,
+                 relayout: bool = False) -> Filed:
     """Give a place to each noted article of ``feed_key`` in the feed without one, and to any
     article of ``window`` (the current document's ids) without one, oldest first.
 
-    Call in a transaction; renders of one feed run one at a time (the unique position
+    ``relayout``: the page size is not the one the files were written with, so every page is
+    rewritten. Call in a transaction; renders of one feed run one at a time (the unique position
     makes a second one fail rather than file an article twice).
     """
     if window:
@@ -62,18 +64,22 @@ def file_pending(session: Session, feed_key: str, window: Sequence[str], *, page
         .where(ArchiveItemRow.feed_key == feed_key, ArchiveItemRow.position.is_(None),
                ArchiveItemRow.article_id.in_(noted))
         .order_by(FeedItemRow.published_at, FeedItemRow.article_id))] if noted else []
-    next_position = -1 if last is None else last
-    for article_id in unplaced:
-        next_position += 1
-        session.execute(update(ArchiveItemRow).where(ArchiveItemRow.feed_key == feed_key,
-                                                     ArchiveItemRow.article_id == article_id)
-                        .values(position=next_position).execution_options(synchronize_session=False))
+    first = 0 if last is None else last + 1
+    if unplaced:
+        # One statement, many parameter sets: an upgraded database files every article at once.
+        session.execute(update(ArchiveItemRow.__table__).where(
+            ArchiveItemRow.feed_key == bindparam("key"), ArchiveItemRow.article_id == bindparam("article"))
+            .values(position=bindparam("place")),
+            [{"key": feed_key, "article": a, "place": first + i} for i, a in enumerate(unplaced)])
+    next_position = first + len(unplaced) - 1
     positions = session.scalars(select(ArchiveItemRow.position).where(
         ArchiveItemRow.feed_key == feed_key, ArchiveItemRow.article_id.in_(noted),
         ArchiveItemRow.position.is_not(None))) if noted else []
     pages = {p // page_size + 1 for p in positions}
     after = _page_count(None if next_position < 0 else next_position, page_size)
-    if after > before and before:
+    if relayout:
+        pages = set(range(1, after + 1))  # the page size changed: every page holds other articles
+    elif after > before and before:
         pages.add(before)  # it gains a next-archive link
     return Filed(notes, pages, after)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from syndication.store.conflicts import insert_missing
@@ -170,3 +170,9 @@ def pings_of(session: Session, *, hub: str | None = None) -> list[HubPing]:
     if hub is not None:
         query = query.where(HubPingRow.hub == hub)
     return [_ping(r) for r in session.scalars(query)]
+
+
+def forget_final(session: Session, *, before: datetime) -> int:
+    """Delete the pings that were final (sent or failed) before ``before``; returns how many."""
+    result = session.execute(delete(HubPingRow).where(HubPingRow.state != "pending", HubPingRow.updated_at < before))
+    return int(result.rowcount or 0)

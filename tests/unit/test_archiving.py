@@ -184,3 +184,21 @@ def test_a_current_document_over_the_byte_cap_keeps_its_newest_items(store: Stor
     assert current == [f"tag:news.test.example,2026:art-{n}" for n in range(10, 10 - len(current), -1)]
     # And the older ones are still in the archives
     assert sorted(i for page in pages for i in page) == sorted(ids(site, list(range(1, 11))))
+
+
+def test_a_new_page_size_rewrites_every_page_and_removes_the_extra_ones(store: Store, tmp_path: Path,
+                                                                       clock: FixedClock) -> None:
+    # Given 25 articles archived in pages of 10 (three pages)
+    publish(store, one_feed_site(archive_items=10), [parse_article(article_json(n)) for n in range(1, 26)],
+            clock=clock)
+    render_feed(store, one_feed_site(archive_items=10), tmp_path, "all", clock=clock)
+    assert len(walk_atom(one_feed_site(), tmp_path, "all.atom")[1]) == 3
+    # When the operator sets pages of 20 and the feed is rendered
+    site = one_feed_site(archive_items=20)
+    render_feed(store, site, tmp_path, "all", clock=clock)
+    # Then the walk finds two pages holding every article once, and no third page is left behind
+    pages = walk_atom(site, tmp_path, "all.atom")[1]
+    assert [len(p) for p in pages] == [5, 20]
+    assert sorted(i for page in pages for i in page) == sorted(ids(site, list(range(1, 26))))
+    assert sorted(p.name for p in (tmp_path / "all" / "archive").iterdir()) == [
+        f"{n}.{ext}" for n in (1, 2) for ext in ("atom", "json", "rss")]

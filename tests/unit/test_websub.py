@@ -135,3 +135,17 @@ def test_a_render_that_changes_no_file_owes_no_ping(store: Store, tmp_path: Path
     assert render_feed(store, site, tmp_path, "all", clock=clock).pings == 0
     # Then the hub hears nothing more
     assert deliver_pings(store, clock=clock, backoff=FAST).sent == 0 and len(hub.forms) == 3
+
+
+def test_pings_final_for_a_week_are_forgotten(store: Store, tmp_path: Path, clock: FixedClock, hub: Hub) -> None:
+    # Given pings sent eight days ago
+    site = site_with(hub)
+    publish(store, site, [parse_article(article_json(1))], clock=clock)
+    render_feed(store, site, tmp_path, "all", clock=clock)
+    deliver_pings(store, clock=clock, backoff=FAST)
+    # When pings are delivered again eight days later
+    clock.now += timedelta(days=8)
+    deliver_pings(store, clock=clock, backoff=FAST)
+    # Then the old rows are gone, so the table stays small
+    with store.read() as session:
+        assert pings_of(session) == []
