@@ -161,6 +161,8 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
         add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
                   now=clock())
         clear_pending(session, key, archive.notes)
+        if archive.more:
+            mark_dirty(session, [(key, "")], now=clock())  # the rest of the notes: another render
         # Spec: WebSub §6 — the hub is told the topic (the feed's self URL) changed; the ping
         # goes out after commit, from the hub ping outbox (syndication.websub).
         pings = owe_pings(session, [str(h) for h in site.site.hubs],

@@ -60,8 +60,11 @@ def render_feed(feed_key: str) -> None:
         metrics.observe_render(res.store, feed_key, after=mark)
     if result.pings:
         # The pings are rows already (the render's transaction wrote them): if this message
-        # is lost, the sweeper finds them due and asks again.
-        ping_hubs.delay()
+        # is lost, or cannot be sent, the sweeper finds them due and asks again.
+        try:
+            ping_hubs.delay()
+        except Exception as exc:  # noqa: BLE001 - any broker failure leaves the pings to the sweeper
+            log.warning("could not queue hub pings; the sweeper will", extra={"error": repr(exc)})
 
 
 @shared_task(name=TASK_NAMES["ping_hubs"], ignore_result=True)

@@ -17,8 +17,13 @@ from sqlalchemy.orm import Session
 
 from syndication.articles import StoredArticle
 from syndication.store.articles import to_stored
-from syndication.store.archive_notes import clear_pending, note_changes
+from syndication.store.archive_notes import note_changes
 from syndication.store.schema import ArchiveItemRow, ArticleRow, FeedItemRow
+
+
+# Notes one render handles at most: each is a bound parameter, and SQLite takes 32,766 per
+# statement. An upgraded database (every article noted) is filed over several renders.
+NOTES_PER_RENDER = 2000
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Filed:
     notes: list[tuple[str, str]]  # (article id, token)
     pages: set[int]  # from 1
     page_count: int
+    more: bool = False  # notes left for the next render (see NOTES_PER_RENDER)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,10 @@ def file_pending(session: Session, feed_key: str, window: Sequence[str], *, page
         note_changes(session, [(feed_key, a) for a in window if a not in known])
     notes = [(a, t) for a, t in session.execute(
         select(ArchiveItemRow.article_id, ArchiveItemRow.pending)
-        .where(ArchiveItemRow.feed_key == feed_key, ArchiveItemRow.pending.is_not(None)))]
+        .where(ArchiveItemRow.feed_key == feed_key, ArchiveItemRow.pending.is_not(None))
+        .order_by(ArchiveItemRow.article_id).limit(NOTES_PER_RENDER + 1))]
+    more = len(notes) > NOTES_PER_RENDER
+    notes = notes[:NOTES_PER_RENDER]
     last = session.scalar(select(func.max(ArchiveItemRow.position)).where(ArchiveItemRow.feed_key == feed_key))
     before = _page_count(last, page_size)
     noted = [a for a, _ in notes]
@@ -81,7 +90,7 @@ def file_pending(session: Session, feed_key: str, window: Sequence[str], *, page
         pages = set(range(1, after + 1))  # the page size changed: every page holds other articles
     elif after > before and before:
         pages.add(before)  # it gains a next-archive link
-    return Filed(notes, pages, after)
+    return Filed(notes, pages, after, more)
 
 
 def _page_count(last_position: int | None, page_size: int) -> int:

@@ -8,13 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import feedparser
+import pytest
 from lxml import etree
 
 from config import SiteConfig
 from syndication.articles import parse_article
 from syndication.publishing import publish, unpublish
 from syndication.rendering import render_feed
-from syndication.store import Store
+from syndication.store import Store, archives
+from syndication.store.feed_state import stale_feeds
 from tests.conftest import FixedClock, article_json, make_site
 
 FH = "http://purl.org/syndication/history/1.0"
@@ -202,3 +204,23 @@ def test_a_new_page_size_rewrites_every_page_and_removes_the_extra_ones(store: S
     assert sorted(i for page in pages for i in page) == sorted(ids(site, list(range(1, 26))))
     assert sorted(p.name for p in (tmp_path / "all" / "archive").iterdir()) == [
         f"{n}.{ext}" for n in (1, 2) for ext in ("atom", "json", "rss")]
+
+
+def test_a_backlog_of_notes_is_filed_over_several_renders(store: Store, tmp_path: Path, clock: FixedClock,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 20 articles noted at once and renders that take 7 notes each (as after an upgrade)
+    monkeypatch.setattr(archives, "NOTES_PER_RENDER", 7)
+    site = one_feed_site(items=5, archive_items=10)
+    publish(store, site, [parse_article(article_json(n)) for n in range(1, 21)], clock=clock)
+    # When the feed is rendered while it says it is stale
+    renders = 0
+    while True:
+        render_feed(store, site, tmp_path, "all", clock=clock)
+        renders += 1
+        with store.read() as session:
+            if not stale_feeds(session):
+                break
+    # Then it took several renders, and the archives hold every article once
+    assert renders == 3
+    archived = [i for page in walk_atom(site, tmp_path, "all.atom")[1] for i in page]
+    assert sorted(archived) == sorted(ids(site, list(range(1, 21))))
