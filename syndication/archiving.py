@@ -11,17 +11,19 @@ articles changed since the last one, and the page before a page that was just op
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from config import SiteConfig
+from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FORMATS, FeedSpec
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.paging import Paging
 from syndication.feeds.render import Tombstone, render_formats, write_feed
 from syndication.store import Store
+from syndication.store.articles import Version
 from syndication.store.archives import Filed, file_pending, page_count, page_entries, tombstones
 
 
@@ -64,12 +66,14 @@ def current_options(store: Store, site: SiteConfig, key: str, *, now: datetime,
 
 
 def write_pages(store: Store, site: SiteConfig, feeds_dir: Path, spec: FeedSpec, archive: Filed,
-                generated_at: datetime, *, cache: FragmentCache) -> list[str]:
-    """Render and write the archive pages ``archive`` names; returns the files that changed."""
+                generated_at: datetime, *, cache: FragmentCache,
+                known: MutableMapping[Version, StoredArticle]) -> list[str]:
+    """Render and write the archive pages ``archive`` names; returns the files that changed.
+    Articles in ``known`` (by version) are not read again."""
     changed: list[str] = []
     for page in sorted(archive.pages):
         with store.read() as session:
-            entries = page_entries(session, spec.key, page, page_size=site.feeds.archive_items)
+            entries = page_entries(session, spec.key, page, page_size=site.feeds.archive_items, known=known)
         paging = Paging(page, archive.page_count)
         rendered = render_formats(spec, entries, site.site, generated_at, cache=cache, paging=paging)
         written = write_feed(feeds_dir, spec, rendered, page=page)

@@ -147,7 +147,8 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     rendered = render_formats(snap.spec, entries, site.site, started, cache=cache,
                               **current_options(store, site, key, now=started, page_count_=archive.page_count))
     written = write_feed(feeds_dir, snap.spec, rendered)
-    archive_changed = write_pages(store, site, feeds_dir, snap.spec, archive, started, cache=cache)
+    archive_changed = write_pages(store, site, feeds_dir, snap.spec, archive, started, cache=cache,
+                                  known=article_cache(store))
     files: dict[str, Any] = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size}
                              for fmt, w in written.items()}
     files["archive"] = archive_state(site, archive)

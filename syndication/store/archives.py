@@ -8,7 +8,7 @@ A place is kept after an article leaves the feed, so a page never shifts.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from syndication.articles import StoredArticle
-from syndication.store.articles import to_stored
+from syndication.store.articles import Version, load_versions
 from syndication.store.archive_notes import note_changes
 from syndication.store.schema import ArchiveItemRow, ArticleRow, FeedItemRow
 
@@ -97,18 +97,20 @@ def _page_count(last_position: int | None, page_size: int) -> int:
     return 0 if last_position is None else last_position // page_size + 1
 
 
-def page_entries(session: Session, feed_key: str, page: int, *, page_size: int) -> list[StoredArticle]:
-    """The published articles of archive page ``page`` (from 1) of a feed, newest first."""
+def page_entries(session: Session, feed_key: str, page: int, *, page_size: int,
+                 known: MutableMapping[Version, StoredArticle]) -> list[StoredArticle]:
+    """The published articles of archive page ``page`` (from 1) of a feed, newest first; those
+    already in ``known`` are not read again (see ``load_versions``)."""
     first = (page - 1) * page_size
-    rows = session.scalars(
-        select(ArticleRow)
+    rows = session.execute(
+        select(ArticleRow.id, ArticleRow.revision, ArticleRow.modified_at)
         .join(ArchiveItemRow, ArchiveItemRow.article_id == ArticleRow.id)
         .join(FeedItemRow, and_(FeedItemRow.feed_key == ArchiveItemRow.feed_key,
                                 FeedItemRow.article_id == ArchiveItemRow.article_id))
         .where(ArchiveItemRow.feed_key == feed_key, ArchiveItemRow.position >= first,
                ArchiveItemRow.position < first + page_size, ArticleRow.status == "published")
         .order_by(ArchiveItemRow.position.desc()))
-    return [to_stored(r) for r in rows]
+    return load_versions(session, [(i, r, m) for i, r, m in rows], known)
 
 
 def page_count(session: Session, feed_key: str, *, page_size: int) -> int:

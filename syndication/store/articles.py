@@ -179,7 +179,14 @@ def latest_for_feed(session: Session, feed_key: str, limit: int, *,
               .limit(limit))
     if known is None:
         return [to_stored(r) for r in session.scalars(window)]
-    hits = {v: known.get(v) for v in [(i, r, m) for i, r, m in session.execute(window)]}
+    return load_versions(session, [(i, r, m) for i, r, m in session.execute(window)], known)
+
+
+def load_versions(session: Session, versions: Sequence[Version],
+                  known: MutableMapping[Version, StoredArticle]) -> list[StoredArticle]:
+    """The articles of these versions, in their order: from ``known`` where it has them, the
+    rest read in one query (and added to ``known``)."""
+    hits = {v: known.get(v) for v in versions}
     missing = [v[0] for v, stored in hits.items() if stored is None]
     loaded = {row.id: to_stored(row) for row in session.scalars(
         select(ArticleRow).where(ArticleRow.id.in_(missing)))} if missing else {}
