@@ -5,8 +5,8 @@ order renders meet them (``store.archives``). A render rewrites only the pages w
 articles changed since the last one, and the page before a page that was just opened
 (it gains its next-archive link). A full page is never rewritten otherwise.
 
->>> archive = file_archive(store, site, "all", window_ids)
->>> write_pages(store, site, feeds_dir, ALL, archive, now, cache=cache)
+>>> archive = file_archive(store, site, "all", window_ids, written=state.files.get("archive"))
+>>> write_pages(store, site, feeds_dir, ALL, archive, now, cache=cache, known=article_cache(store))
 ['all/archive/3.rss', 'all/archive/3.atom', 'all/archive/3.json']
 """
 from __future__ import annotations
@@ -55,13 +55,14 @@ def recent_tombstones(store: Store, site: SiteConfig, key: str, *, now: datetime
 
 
 def current_options(store: Store, site: SiteConfig, key: str, *, now: datetime,
-                    page_count_: int | None = None) -> dict[str, Any]:
+                    pages: int | None = None) -> dict[str, Any]:
     """The ``render_formats`` options of a feed's current document as the store has it now:
-    its link to the newest archive page, its tombstones and the byte cap."""
-    if page_count_ is None:
+    its link to the newest of its ``pages`` archive pages (read from the store when None),
+    its tombstones and the byte cap."""
+    if pages is None:
         with store.read() as session:
-            page_count_ = page_count(session, key, page_size=site.feeds.archive_items)
-    return {"paging": Paging(None, page_count_), "tombstones": recent_tombstones(store, site, key, now=now),
+            pages = page_count(session, key, page_size=site.feeds.archive_items)
+    return {"paging": Paging(None, pages), "tombstones": recent_tombstones(store, site, key, now=now),
             "max_bytes": site.feeds.max_file_bytes}
 
 

@@ -145,7 +145,7 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     archive = file_archive(store, site, key, [e.article.id for e in entries],
                            written=(snap.before.files.get("archive") if snap.before else None))
     rendered = render_formats(snap.spec, entries, site.site, started, cache=cache,
-                              **current_options(store, site, key, now=started, page_count_=archive.page_count))
+                              **current_options(store, site, key, now=started, pages=archive.page_count))
     written = write_feed(feeds_dir, snap.spec, rendered)
     archive_changed = write_pages(store, site, feeds_dir, snap.spec, archive, started, cache=cache,
                                   known=article_cache(store))
@@ -167,8 +167,8 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
         # Spec: WebSub §6 — the hub is told the topic (the feed's self URL) changed; the ping
         # goes out after commit, from the hub ping outbox (syndication.websub).
         pings = owe_pings(session, [str(h) for h in site.site.hubs],
-                               [f"{site.site.feeds_base}/{path}" for path in changed],
-                               [e.article.id for e in fresh], now=clock())
+                          [f"{site.site.feeds_base}/{path}" for path in changed],
+                          [e.article.id for e in fresh], now=clock())
     log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed),
                                      "archive_changed": len(archive_changed), "pings": pings, "seq": snap.seq})
     return Rendered(key, len(entries), changed, snap.seq, archive_changed, pings)
