@@ -18,13 +18,13 @@ from typing import Any
 
 from config import SiteConfig
 from syndication.articles import StoredArticle
-from syndication.feeds.catalog import FORMATS, FeedSpec
+from syndication.feeds.catalog import FORMATS, FeedSpec, parse_key
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.paging import Paging
 from syndication.feeds.render import Tombstone, render_formats, write_feed
 from syndication.store import Store
 from syndication.store.articles import Version
-from syndication.store.archives import Filed, file_pending, page_count, page_entries, tombstones
+from syndication.store.archives import Filed, file_pending, page_count, page_entries, renote_pages, tombstones
 
 
 def file_archive(store: Store, site: SiteConfig, key: str, window: Sequence[str], *,
@@ -79,9 +79,24 @@ def write_pages(store: Store, site: SiteConfig, feeds_dir: Path, spec: FeedSpec,
         rendered = render_formats(spec, entries, site.site, generated_at, cache=cache, paging=paging)
         written = write_feed(feeds_dir, spec, rendered, page=page)
         changed.extend(w.relpath for w in written.values() if w.changed)
-    if archive.pages and max(archive.pages) == archive.page_count:
+    if archive.relayout:  # only a larger page size leaves fewer pages than before
         _remove_pages_after(feeds_dir, spec, archive.page_count)
     return changed
+
+
+def missing_pages(store: Store, feeds_dir: Path, key: str, written: dict[str, Any] | None) -> list[int]:
+    """Note again the archive pages of feed ``key`` that its last render wrote (``written``,
+    see ``archive_state``) and whose files are gone; returns their numbers. The feed still
+    needs marking dirty for the render that writes them."""
+    if not written or not written.get("pages"):
+        return []
+    spec = parse_key(key)
+    lost = [page for page in range(1, int(written["pages"]) + 1)
+            if not all((feeds_dir / spec.archive_relpath(fmt, page)).is_file() for fmt in FORMATS.values())]
+    if lost:
+        with store.transaction() as session:
+            renote_pages(session, key, lost, page_size=int(written.get("page_size") or 1))
+    return lost
 
 
 def _remove_pages_after(feeds_dir: Path, spec: FeedSpec, last: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from config import SiteConfig
-from syndication.archiving import archive_state, current_options, file_archive, write_pages
+from syndication.archiving import archive_state, current_options, file_archive, missing_pages, write_pages
 from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FeedSpec, parse_key
 from syndication.feeds.files import holds_etag
@@ -183,9 +183,16 @@ def damaged_feeds(store: Store, feeds_dir: Path, *, clock: Callable[[], datetime
     """
     with store.read() as session:
         states = all_states(session)
-    damaged = sorted(s.feed_key for s in states
-                     if any(not holds_etag(feeds_dir / f["relpath"], f["etag"]) for f in (s.files or {}).values()
-                            if isinstance(f, dict) and "relpath" in f and "etag" in f))
+    damaged = []
+    for s in states:
+        files = s.files or {}
+        broken = any(not holds_etag(feeds_dir / f["relpath"], f["etag"]) for f in files.values()
+                     if isinstance(f, dict) and "relpath" in f and "etag" in f)
+        # Archive pages are not in ``files`` (a feed may have thousands): a lost one is noted
+        # again, so the render rewrites it (and only it).
+        lost = missing_pages(store, feeds_dir, s.feed_key, files.get("archive"))
+        if broken or lost:
+            damaged.append(s.feed_key)
     if damaged:
         with store.transaction() as session:
             mark_dirty(session, ((key, "") for key in damaged), now=clock())

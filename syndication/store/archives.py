@@ -8,6 +8,8 @@ A place is kept after an article leaves the feed, so a page never shifts.
 """
 from __future__ import annotations
 
+import uuid
+
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +36,7 @@ class Filed:
     pages: set[int]  # from 1
     page_count: int
     more: bool = False  # notes left for the next render (see NOTES_PER_RENDER)
+    relayout: bool = False  # every page rewritten under a new page size
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,22 @@ def file_pending(session: Session, feed_key: str, window: Sequence[str], *, page
         pages = set(range(1, after + 1))  # the page size changed: every page holds other articles
     elif after > before and before:
         pages.add(before)  # it gains a next-archive link
-    return Filed(notes, pages, after, more)
+    return Filed(notes, pages, after, more, relayout)
 
 
 def _page_count(last_position: int | None, page_size: int) -> int:
     return 0 if last_position is None else last_position // page_size + 1
+
+
+def renote_pages(session: Session, feed_key: str, pages: Sequence[int], *, page_size: int) -> None:
+    """Note every article of these pages again, so the next render writes them anew."""
+    token = str(uuid.uuid4())
+    for page in pages:
+        first = (page - 1) * page_size
+        session.execute(update(ArchiveItemRow).where(
+            ArchiveItemRow.feed_key == feed_key, ArchiveItemRow.position >= first,
+            ArchiveItemRow.position < first + page_size).values(pending=token)
+            .execution_options(synchronize_session=False))
 
 
 def page_entries(session: Session, feed_key: str, page: int, *, page_size: int,

@@ -14,7 +14,7 @@ from lxml import etree
 from config import SiteConfig
 from syndication.articles import parse_article
 from syndication.publishing import publish, unpublish
-from syndication.rendering import render_feed
+from syndication.rendering import damaged_feeds, render_feed
 from syndication.store import Store, archives
 from syndication.store.feed_state import stale_feeds
 from tests.conftest import FixedClock, article_json, make_site
@@ -224,3 +224,20 @@ def test_a_backlog_of_notes_is_filed_over_several_renders(store: Store, tmp_path
     assert renders == 3
     archived = [i for page in walk_atom(site, tmp_path, "all.atom")[1] for i in page]
     assert sorted(archived) == sorted(ids(site, list(range(1, 21))))
+
+
+def test_a_lost_archive_page_is_written_again_when_a_worker_starts(store: Store, tmp_path: Path,
+                                                                   clock: FixedClock) -> None:
+    # Given 25 articles in pages of 10, and a crash that lost page 2's Atom file
+    site = one_feed_site(archive_items=10)
+    publish(store, site, [parse_article(article_json(n)) for n in range(1, 26)], clock=clock)
+    render_feed(store, site, tmp_path, "all", clock=clock)
+    before = page_files(tmp_path)
+    (tmp_path / "all" / "archive" / "2.atom").unlink()
+    # When a worker starts and checks the files, then renders what it marked
+    assert damaged_feeds(store, tmp_path, clock=clock) == ["all"]
+    render_feed(store, site, tmp_path, "all", clock=clock)
+    # Then the page is back, byte for byte, and the walk finds every article once
+    assert page_files(tmp_path) == before
+    archived = [i for page in walk_atom(site, tmp_path, "all.atom")[1] for i in page]
+    assert sorted(archived) == sorted(ids(site, list(range(1, 26))))
