@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     delivery_backoff_base_s: float = Field(default=1.0, gt=0)
     delivery_backoff_cap_s: float = Field(default=300.0, gt=0)
     redispatch_after_s: float = Field(default=60.0, gt=0)
+    # WebSub pings (the hub ping outbox): a hub answering 5xx or timing out is tried again after
+    # base * 2**(attempt-1) seconds (±20%), at most the cap, for at most hub_max_attempts attempts.
+    hub_backoff_base_s: float = Field(default=2.0, gt=0)
+    hub_backoff_cap_s: float = Field(default=600.0, gt=0)
+    hub_max_attempts: int = Field(default=12, ge=1)
+    hub_timeout_s: float = Field(default=5.0, gt=0)
     visibility_timeout_s: int = 3600
     log_json: bool = False
     log_level: str = "INFO"

@@ -62,6 +62,14 @@ class FeedsConfig(_Strict):
     sections: Selection = "*"
     authors: Selection = "*"
     tags: Selection = Field(default_factory=list)
+    # Archive documents (RFC 5005): articles filed in pages of this many, oldest page first.
+    # A full page only changes when one of its articles is updated or withdrawn.
+    archive_items: int = Field(50, ge=1, le=1000)
+    # Withdrawn articles stay in the Atom feeds as at:deleted-entry (RFC 6721) this long.
+    tombstone_days: float = Field(30, ge=0)
+    # A current document larger than this loses its oldest items (they stay in the archives);
+    # the newest item always stays. 0: no cap.
+    max_file_bytes: int = Field(10 * 2**20, ge=0)
 
 
 class StaffMember(_Strict):

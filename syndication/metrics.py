@@ -118,6 +118,18 @@ class StoreCollector(Collector):
         yield pending
         yield from self._feeds(status)
         yield from self._channels(status)
+        yield from self._hubs(status)
+
+    def _hubs(self, status) -> Iterator[Metric]:  # type: ignore[no-untyped-def]
+        pings = GaugeMetricFamily("syndication_hub_pings", "WebSub pings on record by hub and state "
+                                  "(pending: owed, sent, failed).", labels=["hub", "state"])
+        failing = GaugeMetricFamily("syndication_hub_failing", "1 while a hub keeps failing an owed ping.",
+                                    labels=["hub"])
+        for hub in status.hubs:
+            for state in ("pending", "sent", "failed"):
+                pings.add_metric([hub.hub, state], float(getattr(hub, state)))
+            failing.add_metric([hub.hub], 1.0 if hub.failing else 0.0)
+        yield from (pings, failing)
 
     def _feeds(self, status) -> Iterator[Metric]:  # type: ignore[no-untyped-def]
         renders = CounterMetricFamily("syndication_feed_renders", "Renders of a feed since it was created.",

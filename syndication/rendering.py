@@ -6,20 +6,23 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from config import SiteConfig
+from syndication.archiving import archive_state, current_options, file_archive, missing_pages, write_pages
 from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FeedSpec, parse_key
 from syndication.feeds.files import holds_etag
 from syndication.feeds.fragments import FragmentCache
 from syndication.feeds.render import render_formats, write_feed
 from syndication.store import Store
+from syndication.store.archive_notes import clear_pending
 from syndication.store.articles import Version, all_feed_keys, latest_for_feed
 from syndication.store.feed_state import FeedState, all_states, get_state, mark_dirty, read_seq, record_render
+from syndication.store.hub_pings import owe_pings
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
@@ -34,12 +37,15 @@ _CACHES_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Rendered:
-    """One render: the feed, how many items, which files changed."""
+    """One render: the feed, how many items, which files changed (current documents, then
+    archive pages) and how many hub pings it owes."""
 
     feed_key: str
     item_count: int
     changed: list[str]
     seq: int
+    archive_changed: list[str] = field(default_factory=list)
+    pings: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,10 +141,18 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     started = clock()
     snap = read_snapshot(store, site, key)
     entries = snap.entries
-    rendered = render_formats(snap.spec, entries, site.site, started,
-                              cache=cache if cache is not None else fragment_cache(store))
+    cache = cache if cache is not None else fragment_cache(store)
+    archive = file_archive(store, site, key, [e.article.id for e in entries],
+                           written=(snap.before.files.get("archive") if snap.before else None))
+    rendered = render_formats(snap.spec, entries, site.site, started, cache=cache,
+                              **current_options(store, site, key, now=started, pages=archive.page_count))
     written = write_feed(feeds_dir, snap.spec, rendered)
-    files = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size} for fmt, w in written.items()}
+    archive_changed = write_pages(store, site, feeds_dir, snap.spec, archive, started, cache=cache,
+                                  known=article_cache(store))
+    files: dict[str, Any] = {fmt: {"relpath": w.relpath, "etag": w.etag, "size": w.size}
+                             for fmt, w in written.items()}
+    files["archive"] = archive_state(site, archive)
+    changed = [w.relpath for w in written.values() if w.changed]
     # ``rendered_at`` is when a render took its snapshot: an article changed after the previous
     # snapshot began is one this render may be the first to carry, and its timeline says so.
     last_render = snap.before.rendered_at if snap.before else None
@@ -147,10 +161,17 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
         record_render(session, key, seq=snap.seq, rendered_at=started, item_count=len(entries), files=files)
         add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
                   now=clock())
-    changed = [w.relpath for w in written.values() if w.changed]
+        clear_pending(session, key, archive.notes)
+        if archive.more:
+            mark_dirty(session, [(key, "")], now=clock())  # the rest of the notes: another render
+        # Spec: WebSub §6 — the hub is told the topic (the feed's self URL) changed; the ping
+        # goes out after commit, from the hub ping outbox (syndication.websub).
+        pings = owe_pings(session, [str(h) for h in site.site.hubs],
+                          [f"{site.site.feeds_base}/{path}" for path in changed],
+                          [e.article.id for e in fresh], now=clock())
     log.info("feed rendered", extra={"feed": key, "items": len(entries), "changed": len(changed),
-                                     "seq": snap.seq})
-    return Rendered(key, len(entries), changed, snap.seq)
+                                     "archive_changed": len(archive_changed), "pings": pings, "seq": snap.seq})
+    return Rendered(key, len(entries), changed, snap.seq, archive_changed, pings)
 
 
 def damaged_feeds(store: Store, feeds_dir: Path, *, clock: Callable[[], datetime]) -> list[str]:
@@ -162,9 +183,16 @@ def damaged_feeds(store: Store, feeds_dir: Path, *, clock: Callable[[], datetime
     """
     with store.read() as session:
         states = all_states(session)
-    damaged = sorted(s.feed_key for s in states
-                     if any(not holds_etag(feeds_dir / f["relpath"], f["etag"]) for f in (s.files or {}).values()
-                            if isinstance(f, dict) and "relpath" in f and "etag" in f))
+    damaged = []
+    for s in states:
+        files = s.files or {}
+        broken = any(not holds_etag(feeds_dir / f["relpath"], f["etag"]) for f in files.values()
+                     if isinstance(f, dict) and "relpath" in f and "etag" in f)
+        # Archive pages are not in ``files`` (a feed may have thousands): a lost one is noted
+        # again, so the render rewrites it (and only it).
+        lost = missing_pages(store, feeds_dir, s.feed_key, files.get("archive"))
+        if broken or lost:
+            damaged.append(s.feed_key)
     if damaged:
         with store.transaction() as session:
             mark_dirty(session, ((key, "") for key in damaged), now=clock())

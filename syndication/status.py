@@ -13,14 +13,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from config import SiteConfig
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, all_pauses, count_by_state, list_deliveries, posts_in_window
 from syndication.store.feed_state import all_states
+from syndication.store.hub_pings import hub_health
 from syndication.store.outbox import count_pending, oldest_pending
 
 OUTBOX_LAG_LIMIT = timedelta(seconds=60)
+HUB_FAILING_AFTER = 3  # failed attempts at one owed ping before a hub is a problem
 STALE_FEED_LIMIT = timedelta(minutes=5)
 RECENT_FAILURES = 50
 
@@ -72,6 +75,34 @@ class FeedStatus:
 
 
 @dataclass(frozen=True)
+class HubStatus:
+    """A WebSub hub: pings owed, sent and failed, and how long it has been failing."""
+
+    hub: str
+    pending: int
+    sent: int
+    failed: int
+    most_attempts: int
+    last_error: str | None
+
+    @property
+    def failing(self) -> bool:
+        return self.most_attempts >= HUB_FAILING_AFTER
+
+    def as_json(self) -> dict[str, Any]:
+        return {"hub": self.hub, "state": "failing" if self.failing else "ok", "pending": self.pending,
+                "sent": self.sent, "failed": self.failed, "attempts": self.most_attempts,
+                "last_error": self.last_error}
+
+
+def display_url(url: str) -> str:
+    """A URL as status may show it: no user, password, query or fragment (they may hold a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+@dataclass(frozen=True)
 class OutboxStatus:
     """Events written but not yet processed, and the age of the oldest."""
 
@@ -99,6 +130,7 @@ class Status:
     feeds: list[FeedStatus]
     failed: list[Delivery]
     failed_by_channel: dict[str, int]
+    hubs: list[HubStatus] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -107,7 +139,8 @@ class Status:
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON with exactly the keys ``queues``, ``workers``, ``outbox``, ``channels``,
-        ``feeds`` and ``failures``; ``None`` for queues or workers means the broker was not reachable."""
+        ``feeds``, ``failures`` and ``hubs``; ``None`` for queues or workers means the broker was not
+        reachable."""
         return {
             "queues": dict(self.queues) if self.queues is not None else None,
             "workers": list(self.workers) if self.workers is not None else None,
@@ -116,6 +149,7 @@ class Status:
             "feeds": [f.as_json(self.now) for f in self.feeds],
             "failures": {"count": self.failed_count, "by_channel": dict(self.failed_by_channel),
                          "recent": [failure_json(d) for d in self.failed]},
+            "hubs": [h.as_json() for h in self.hubs],
         }
 
 
@@ -154,6 +188,13 @@ def _feeds(store: Store) -> list[FeedStatus]:
                 for s in all_states(session)]
 
 
+def _hubs(store: Store, site: SiteConfig) -> list[HubStatus]:
+    with store.read() as session:
+        health = hub_health(session, [str(h) for h in site.site.hubs])
+    return [HubStatus(display_url(h.hub), h.pending, h.sent, h.failed, h.most_attempts, h.last_error)
+            for h in health]
+
+
 def _outbox(store: Store) -> OutboxStatus:
     with store.read() as session:
         oldest = oldest_pending(session)
@@ -187,6 +228,10 @@ def find_problems(status: Status, *, outbox_limit: timedelta = OUTBOX_LAG_LIMIT,
     for channel in status.channels:
         if channel.state == "paused":
             problems.append(f"channel {channel.name} paused until {_iso(channel.paused_until)}: {channel.reason}")
+    for hub in status.hubs:
+        if hub.failing:
+            problems.append(f"hub {urlsplit(hub.hub).hostname} failing: {hub.pending} ping(s) owed, "
+                            f"{hub.most_attempts} attempts, last error {hub.last_error}")
     for feed in status.feeds:
         if feed.stale_since and feed.stale_for(status.now) > stale_limit:
             problems.append(f"feed {feed.feed} stale for {_minutes(feed.stale_for(status.now))}")
@@ -210,6 +255,7 @@ def collect_status(store: Store, site: SiteConfig, *, queues: Mapping[str, int] 
                     workers=sorted(workers) if workers is not None else None,
                     outbox=_outbox(store), channels=_channels(store, site, channels, now), feeds=_feeds(store),
                     failed=failed,
-                    failed_by_channel={c: n for (c, s), n in counts.items() if s == "failed" and n})
+                    failed_by_channel={c: n for (c, s), n in counts.items() if s == "failed" and n},
+                    hubs=_hubs(store, site))
     status.problems = find_problems(status)
     return status

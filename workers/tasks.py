@@ -20,7 +20,7 @@ from syndication.delivering import release_dead_claims, run_delivery
 from syndication.social import plan_event, plan_events
 from syndication.sweeping import forget_dispatches, queue_deliveries
 from syndication.sweeping import sweep as sweep_outbox
-from syndication.websub import ping_hubs as ping
+from syndication.websub import backoff_from, deliver_pings, pings_due
 from workers import resources, telemetry  # noqa: F401 - telemetry connects the signal hooks
 from workers.app import TASK_NAMES
 from workers.dispatch import CeleryDispatcher
@@ -58,16 +58,21 @@ def render_feed(feed_key: str) -> None:
         mark = metrics.timeline_mark(res.store)
         result = render_feed_files(res.store, res.site, res.feeds_dir, feed_key, clock=utcnow)
         metrics.observe_render(res.store, feed_key, after=mark)
-    if result.changed and res.site.site.hubs:
-        base = res.site.site.feeds_base
-        ping_hubs.delay([f"{base}/{path}" for path in result.changed])
+    if result.pings:
+        # The pings are rows already (the render's transaction wrote them): if this message
+        # is lost, or cannot be sent, the sweeper finds them due and asks again.
+        try:
+            ping_hubs.delay()
+        except Exception as exc:  # noqa: BLE001 - any broker failure leaves the pings to the sweeper
+            log.warning("could not queue hub pings; the sweeper will", extra={"error": repr(exc)})
 
 
 @shared_task(name=TASK_NAMES["ping_hubs"], ignore_result=True)
-def ping_hubs(feed_urls: list[str]) -> None:
-    """Tell the configured WebSub hubs that these feed files changed."""
+def ping_hubs(*_: object) -> None:
+    """Send the WebSub pings that are due, from the hub ping outbox (arguments of older
+    messages, the feed URLs, are ignored: the rows say what is owed)."""
     res = resources.get()
-    ping([str(h) for h in res.site.site.hubs], feed_urls)
+    deliver_pings(res.store, clock=utcnow, backoff=backoff_from(res.settings))
 
 
 @shared_task(name=TASK_NAMES["process_event"])
@@ -107,3 +112,5 @@ def sweep() -> None:
     release_dead_claims(res.store, host=HOST, alive=pid_alive, clock=utcnow)
     sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s),
                  redispatch_after=timedelta(seconds=res.settings.redispatch_after_s))
+    if pings_due(res.store, now=utcnow()):
+        ping_hubs.delay()  # a retry whose back-off ended, or a ping whose message was lost

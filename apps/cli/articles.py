@@ -17,6 +17,7 @@ from syndication.publishing import publish, unpublish, utcnow
 from syndication.rendering import render_all, render_feed
 from syndication.store.articles import get_article, list_articles
 from syndication.store.timeline import steps_of
+from syndication.websub import backoff_from, deliver_pings
 
 articles_app = typer.Typer(help="List, show and withdraw stored articles.", no_args_is_help=True)
 BATCH = 500
@@ -68,6 +69,7 @@ def import_command(
         for key in sorted(dirty):
             render_feed(rt.store, rt.site, rt.feeds_dir, key, clock=utcnow)
             rendered += 1
+        _ping_hubs(rt)
     if as_json:
         print_json({"stored": stored, "refused": refused, "feeds_rendered": rendered})
     else:
@@ -93,6 +95,7 @@ def render_command(
                    else [render_feed(rt.store, rt.site, rt.feeds_dir, feed or "all", clock=utcnow)])
     except SyndicationError as exc:
         fail(str(exc), 2)
+    _ping_hubs(rt)
     if as_json:
         print_json([{"feed": r.feed_key, "items": r.item_count, "changed": r.changed} for r in results])
         return
@@ -100,6 +103,12 @@ def render_command(
     for r in results:
         table.add_row(r.feed_key, str(r.item_count), ", ".join(r.changed) or "-")
     console.print(table)
+
+
+def _ping_hubs(rt: Runtime) -> None:
+    """Send the hub pings the renders owe now; what fails stays owed, for the workers' sweeper."""
+    if rt.site.site.hubs:
+        deliver_pings(rt.store, clock=utcnow, backoff=backoff_from(rt.settings))
 
 
 def _summary(stored) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -154,6 +163,7 @@ def unpublish_command(ctx: typer.Context, article_id: str, as_json: JsonOpt = Fa
         fail(str(exc))
     for key in sorted(outcome.feed_keys | {"all"}):
         render_feed(rt.store, rt.site, rt.feeds_dir, key, clock=utcnow)
+    _ping_hubs(rt)
     if as_json:
         print_json({"id": article_id, "status": outcome.accepted[0].status, "events": [e.id for e in outcome.events]})
     else:

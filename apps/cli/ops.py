@@ -87,6 +87,12 @@ def _print_status(status: Status) -> None:
         feeds.add_row(f["feed"], str(f["items"]), str(f["renders"]), f["rendered_at"] or "never",
                       f"[yellow]{f['stale_s']:.0f} s[/yellow]" if f["stale"] else "no")
     console.print(feeds)
+    if data["hubs"]:
+        hubs = Table("hub", "state", "owed", "sent", "failed", "last error", title="WebSub hubs")
+        for h in data["hubs"]:
+            hubs.add_row(h["hub"], "[red]failing[/red]" if h["state"] == "failing" else "[green]ok[/green]",
+                         str(h["pending"]), str(h["sent"]), str(h["failed"]), h["last_error"] or "-")
+        console.print(hubs)
     _print_failures(data["failures"]["recent"], title=f"Failed deliveries ({data['failures']['count']})")
     for problem in status.problems:
         console.print(f"[red]problem:[/red] {problem}", highlight=False)

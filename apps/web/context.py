@@ -29,6 +29,7 @@ class WebContext:
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch: int = 1000
     cache_max_age_s: int = 60
+    archive_max_age_s: int = 86400  # a full archive page (RFC 5005) changes only on a correction
     # The broker's view for /ops and /metrics (workers.inspect builds them; None: not wired).
     broker_snapshot: Callable[[], tuple[Mapping[str, int] | None, list[str] | None]] | None = None
     queue_depths: Callable[[], Mapping[str, int] | None] | None = None

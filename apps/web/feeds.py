@@ -15,7 +15,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 
 from syndication.errors import ValidationError
-from syndication.feeds.catalog import parse_relpath
+from syndication.feeds.catalog import ServedPath, parse_served_path
+from syndication.feeds.paging import Paging
 from apps.web.context import WebContext
 
 
@@ -84,6 +85,24 @@ def _not_modified(request: Request, cached: _Cached, etag: str) -> bool:
     return False
 
 
+def _max_age(ctx: WebContext, served: ServedPath) -> int:
+    """Long for a full archive page (one with a page after it), short for the rest."""
+    if served.page is not None:
+        # Spec: RFC 5005 §4 — archive documents are stable; clients may cache them for long.
+        after = ServedPath(served.spec, served.fmt, served.page + 1).relpath()
+        if (ctx.feeds_dir / after).is_file():
+            return ctx.archive_max_age_s
+    return ctx.cache_max_age_s
+
+
+def _links(ctx: WebContext, served: ServedPath) -> str:
+    """The Link header: each hub, and the document's own URL (its topic)."""
+    site = ctx.site.site
+    own = Paging(served.page, 0).self_href(site, served.spec, served.fmt)
+    # Spec: WebSub §4 — discovery through HTTP Link headers, rel="hub" and rel="self".
+    return ", ".join([*(f'<{hub}>; rel="hub"' for hub in site.hubs), f'<{own}>; rel="self"'])
+
+
 def build_router(ctx: WebContext, cache: FileCache | None = None) -> APIRouter:
     router = APIRouter()
     files = cache or FileCache()
@@ -91,10 +110,11 @@ def build_router(ctx: WebContext, cache: FileCache | None = None) -> APIRouter:
     @router.api_route("/feeds/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def serve_feed(request: Request, path: str) -> Response:
         try:
-            spec, fmt = parse_relpath(path)
+            served = parse_served_path(path)
         except ValidationError:
             return Response("no such feed\n", status_code=404, media_type="text/plain")
-        cached = files.get(spec.path(ctx.feeds_dir, fmt))
+        spec, fmt = served.spec, served.fmt
+        cached = files.get(ctx.feeds_dir / served.relpath())
         if cached is None:
             return Response("no such feed\n", status_code=404, media_type="text/plain")
         wants_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
@@ -103,8 +123,9 @@ def build_router(ctx: WebContext, cache: FileCache | None = None) -> APIRouter:
         headers = {
             "ETag": etag,
             "Last-Modified": format_datetime(cached.last_modified, usegmt=True),
-            "Cache-Control": f"public, max-age={ctx.cache_max_age_s}",
+            "Cache-Control": f"public, max-age={_max_age(ctx, served)}",
             "Vary": "Accept-Encoding",
+            "Link": _links(ctx, served),
         }
         if _not_modified(request, cached, etag):
             return Response(status_code=304, headers=headers)

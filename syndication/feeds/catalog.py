@@ -63,6 +63,10 @@ class FeedSpec:
     def path(self, feeds_dir: Path, fmt: Format) -> Path:
         return feeds_dir / self.relpath(fmt)
 
+    def archive_relpath(self, fmt: Format, page: int) -> str:
+        """Path of archive page ``page`` (from 1, the oldest), e.g. ``section/sport/archive/3.rss``."""
+        return f"{self.key}/{ARCHIVE_DIR}/{page}.{fmt.extension}"
+
     def title(self, site_title: str) -> str:
         if self.kind == "all":
             return site_title
@@ -70,6 +74,23 @@ class FeedSpec:
 
 
 ALL = FeedSpec("all")
+# Spec: RFC 5005 §4 leaves archive URLs to the publisher. Pages live beside the current
+# document, under "<key>/archive/<n>.<ext>"; a feed key never contains "/archive/" followed
+# by digits only, so the two layouts cannot name the same file.
+ARCHIVE_DIR = "archive"
+_PAGE = re.compile(r"^[1-9][0-9]{0,8}$")
+
+
+@dataclass(frozen=True)
+class ServedPath:
+    """A path under /feeds: a feed, its format and, for an archive document, its page (from 1)."""
+
+    spec: FeedSpec
+    fmt: Format
+    page: int | None = None
+
+    def relpath(self) -> str:
+        return self.spec.relpath(self.fmt) if self.page is None else self.spec.archive_relpath(self.fmt, self.page)
 
 
 def parse_key(key: str) -> FeedSpec:
@@ -94,6 +115,20 @@ def parse_relpath(relpath: str) -> tuple[FeedSpec, Format]:
         raise ValidationError([FieldError("path", f"{relpath!r} does not end in a feed extension "
                                                   f"({', '.join(sorted(FORMAT_BY_EXTENSION))})")])
     return parse_key(stem), fmt
+
+
+def parse_served_path(relpath: str) -> ServedPath:
+    """Turn a path under /feeds into the file it names: a current document (``all.atom``) or an
+    archive page (``all/archive/3.atom``). Raises ``ValidationError`` for anything else.
+    """
+    stem, sep, page = relpath.rpartition(f"/{ARCHIVE_DIR}/")
+    if sep and "." in page:
+        number, _, extension = page.partition(".")
+        if _PAGE.match(number):
+            spec, fmt = parse_relpath(f"{stem}.{extension}")
+            return ServedPath(spec, fmt, int(number))
+    spec, fmt = parse_relpath(relpath)
+    return ServedPath(spec, fmt)
 
 
 def _wanted(selection: str | list[str], value: str) -> bool:

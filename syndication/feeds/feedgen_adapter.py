@@ -19,8 +19,9 @@ from lxml import etree
 from config import SiteInfo
 from syndication.articles import StoredArticle
 from syndication.feeds.catalog import FORMATS, FeedSpec, Format
-from syndication.feeds.fields import feed_id, feed_updated, self_url
+from syndication.feeds.fields import feed_id, feed_updated
 from syndication.feeds.fragments import Frame
+from syndication.feeds.paging import CURRENT, FH_NS, Paging
 from syndication.feeds.xml_items import ATOM_NS, ATOM_NSMAP, RSS_NSMAP, atom_entry, rss_item
 from syndication.text import strip_xml_invalid
 
@@ -71,16 +72,18 @@ def render_atom(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo
 
 
 def rss_frame(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-              generated_at: datetime) -> Frame:
+              generated_at: datetime, paging: Paging = CURRENT) -> Frame:
     """The RSS document around its items: ``<rss><channel>`` and its elements, then the
-    closing tags. ``entries`` only date it (``lastBuildDate``); they are not written."""
-    return _frame(lambda clean: _rss_tree(spec, entries, site, generated_at, clean), RSS_NSMAP, _RSS_TAIL)
+    closing tags. ``entries`` only date it (``lastBuildDate``); they are not written.
+    ``paging`` places it among the feed's archive documents (RFC 5005)."""
+    return _frame(lambda clean: _rss_tree(spec, entries, site, generated_at, clean, paging), RSS_NSMAP, _RSS_TAIL)
 
 
 def atom_frame(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-               generated_at: datetime) -> Frame:
+               generated_at: datetime, paging: Paging = CURRENT) -> Frame:
     """The Atom document around its entries; same contract as ``rss_frame``."""
-    return _frame(lambda clean: _atom_tree(spec, entries, site, generated_at, clean), ATOM_NSMAP, _ATOM_TAIL)
+    return _frame(lambda clean: _atom_tree(spec, entries, site, generated_at, clean, paging), ATOM_NSMAP,
+                  _ATOM_TAIL)
 
 
 def _as_given(text: str) -> str:
@@ -107,8 +110,9 @@ def _frame(build: Callable[[Clean], etree._Element], nsmap: dict[str | None, str
 
 
 def _rss_tree(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-              generated_at: datetime, clean: Clean) -> etree._Element:
-    fg = _feed(spec, entries, site, generated_at, FORMATS["rss"], clean)
+              generated_at: datetime, clean: Clean, paging: Paging) -> etree._Element:
+    fmt = FORMATS["rss"]
+    fg = _feed(spec, entries, site, generated_at, fmt, clean, paging)
     # Spec: RSS 2.0 <channel> — description is required; fall back to the title.
     fg.description(clean(site.description) or clean(spec.title(site.title)) or site.home)
     # Declares xmlns:dc on <rss>, for the dc:creator of items. RSS only: Atom has its
@@ -117,33 +121,52 @@ def _rss_tree(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
     with _LOCALE_LOCK:
         raw = fg.rss_str(pretty=False)
     root = etree.fromstring(raw, _PARSER)
-    _add_rss_hubs(root, site)
+    _add_rss_links(root, [("hub", str(hub)) for hub in site.hubs] + paging.links(site, spec, fmt))
+    if paging.archive:
+        _mark_archive(root.find("channel"))
     return root
 
 
 def _atom_tree(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-               generated_at: datetime, clean: Clean) -> etree._Element:
-    fg = _feed(spec, entries, site, generated_at, FORMATS["atom"], clean)
+               generated_at: datetime, clean: Clean, paging: Paging) -> etree._Element:
+    fmt = FORMATS["atom"]
+    fg = _feed(spec, entries, site, generated_at, fmt, clean, paging)
+    for rel, href in paging.links(site, spec, fmt):
+        # Spec: RFC 5005 §4 — current, prev-archive and next-archive links; feedgen writes
+        # them in Atom only, so RSS gets them from _add_rss_links.
+        fg.link(href=href, rel=rel, type=fmt.media_type)
     if site.description:
         fg.subtitle(clean(site.description))
     # Spec: RFC 4287 §4.1.1 — every entry needs an author, its own or the feed's. The
     # publication is the feed's author, so entries without a byline stay valid.
     fg.author({"name": clean(site.title) or site.home, "uri": site.home})
-    return etree.fromstring(fg.atom_str(pretty=False), _PARSER)
+    root = etree.fromstring(fg.atom_str(pretty=False), _PARSER)
+    if paging.archive:
+        _mark_archive(root)
+    return root
+
+
+def _mark_archive(parent: etree._Element | None) -> None:
+    """Add ``<fh:archive/>``, declaring its namespace on itself: the frame's root keeps exactly
+    the prefixes the items are written for."""
+    if parent is None:
+        raise RuntimeError("feedgen wrote no channel")
+    # Spec: RFC 5005 §4 — "archive documents ... MUST contain an fh:archive element".
+    etree.SubElement(parent, f"{{{FH_NS}}}archive", nsmap={"fh": FH_NS})
 
 
 def _feed(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-          generated_at: datetime, fmt: Format, clean: Clean) -> FeedGenerator:
+          generated_at: datetime, fmt: Format, clean: Clean, paging: Paging) -> FeedGenerator:
     """The channel/feed elements that RSS and Atom share."""
     fg = FeedGenerator()
     fg.id(feed_id(site, spec))
     fg.title(clean(spec.title(site.title)) or site.home)
     # Spec: RFC 4287 §4.2.7.2 / RSS Best Practices Profile "atom:link" — a self link
     # carrying the feed's own media type.
-    fg.link(href=self_url(site, spec, fmt), rel="self", type=fmt.media_type)
+    fg.link(href=paging.self_href(site, spec, fmt), rel="self", type=fmt.media_type)
     for hub in site.hubs:
         # Spec: WebSub §4 — discovery by rel="hub" links beside rel="self". feedgen
-        # writes these in Atom; _add_rss_hubs adds them to RSS.
+        # writes these in Atom; _add_rss_links adds them to RSS.
         fg.link(href=str(hub), rel="hub")
     # Last on purpose: feedgen uses the last feed link as the RSS <channel><link>.
     fg.link(href=site.home, rel="alternate", type="text/html")
@@ -159,15 +182,15 @@ def _feed(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
     return fg
 
 
-def _add_rss_hubs(root: etree._Element, site: SiteInfo) -> None:
-    """Add ``<atom:link rel="hub">`` after the self link; feedgen writes only rel=self."""
-    if not site.hubs:
+def _add_rss_links(root: etree._Element, links: Sequence[tuple[str, str]]) -> None:
+    """Add an ``<atom:link>`` for each (rel, href) after the self link; feedgen writes only rel=self."""
+    if not links:
         return
     channel = root.find("channel")
     self_link = channel.find(_ATOM_LINK) if channel is not None else None
     if channel is None or self_link is None:
         raise RuntimeError("feedgen wrote no RSS channel self link")
     at = channel.index(self_link) + 1
-    for offset, hub in enumerate(site.hubs):
-        # Spec: WebSub §4 — in RSS the links use the Atom namespace, like rel="self".
-        channel.insert(at + offset, etree.Element(_ATOM_LINK, {"href": str(hub), "rel": "hub"}))
+    for offset, (rel, href) in enumerate(links):
+        # Spec: WebSub §4 and RFC 5005 §3 — in RSS the links use the Atom namespace, like rel="self".
+        channel.insert(at + offset, etree.Element(_ATOM_LINK, {"href": href, "rel": rel}))

@@ -16,8 +16,9 @@ from typing import Any
 from config import SiteInfo
 from syndication.articles import Article, Image, StoredArticle
 from syndication.feeds.catalog import FORMATS, FeedSpec
-from syndication.feeds.fields import as_utc, categories, entry_id, image_type, self_url
+from syndication.feeds.fields import as_utc, categories, entry_id, image_type
 from syndication.feeds.fragments import Frame
+from syndication.feeds.paging import CURRENT, Paging
 from syndication.text import html_to_text, strip_xml_invalid
 
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -40,15 +41,18 @@ def render_json(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo
 
 
 def json_frame(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
-               generated_at: datetime) -> Frame:
-    """The top-level object around ``items``: everything up to ``"items":[`` and ``]}``."""
+               generated_at: datetime, paging: Paging = CURRENT) -> Frame:
+    """The top-level object around ``items``: everything up to ``"items":[`` and ``]}``.
+
+    ``paging`` places it among the feed's archive pages: ``next_url`` leads to older items."""
+    fmt = FORMATS["json"]
     del entries, generated_at  # Spec: JSON Feed 1.1 "Top-level" has no updated/lastBuildDate.
     title = spec.title(site.title) or site.home
     feed: dict[str, Any] = {
         "version": VERSION,
         "title": title,
         "home_page_url": site.home,
-        "feed_url": self_url(site, spec, FORMATS["json"]),
+        "feed_url": paging.self_href(site, spec, fmt),
         "description": site.description or None,
         "icon": str(site.logo) if site.logo else None,
         "favicon": str(site.logo) if site.logo else None,
@@ -56,6 +60,8 @@ def json_frame(spec: FeedSpec, entries: Sequence[StoredArticle], site: SiteInfo,
         "language": site.language,
         # Spec: JSON Feed 1.1 "hubs" — endpoints for real-time notification; WebSub here.
         "hubs": [{"type": "WebSub", "url": str(hub)} for hub in site.hubs] or None,
+        # Spec: JSON Feed 1.1 "next_url" — the URL of a feed with the next (older) items.
+        "next_url": paging.older(site, spec, fmt),
         "items": [],  # last, so the items go between the head and _TAIL
     }
     head = _dump(feed) + "\n"

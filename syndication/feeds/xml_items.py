@@ -24,6 +24,8 @@ from syndication.feeds.fields import as_utc, categories, entry_id, image_type
 from syndication.text import strip_xml_invalid
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+# Spec: RFC 6721 §2 — the tombstones namespace.
+TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 # The prefixes items use; feedgen_adapter checks that its frames declare exactly these.
@@ -59,6 +61,20 @@ def atom_entry(stored: StoredArticle, site: SiteInfo) -> bytes:
     True
     """
     return _checked(lambda clean: _atom_entry(stored, site, clean))
+
+
+def atom_tombstone(article_id: str, withdrawn_at: datetime, site: SiteInfo) -> bytes:
+    """One ``<at:deleted-entry>`` (RFC 6721) for a withdrawn article, after the feed's entries.
+
+    The element declares its own namespace, so the feed's root keeps only the Atom one.
+
+    >>> atom_tombstone("a1", when, site.site).startswith(b"  <at:deleted-entry")
+    True
+    """
+    # Spec: RFC 6721 §2.1 — ref is the atom:id of the deleted entry (required), when the
+    # time of deletion (required, an RFC 3339 date).
+    attributes = _attributes(("ref", entry_id(site, article_id)), ("when", as_utc(withdrawn_at).isoformat()))
+    return f'  <at:deleted-entry xmlns:at="{TOMBSTONE_NS}"{attributes}/>\n'.encode("utf-8")
 
 
 def rfc822(moment: datetime) -> str:

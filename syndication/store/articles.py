@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from syndication.articles import Article, StoredArticle
+from syndication.store.archive_notes import note_changes
 from syndication.store.conflicts import insert_missing
 from syndication.store.schema import ArticleRow, FeedItemRow
 
@@ -109,6 +110,7 @@ def upsert_articles(
     insert_missing(session, FeedItemRow, [
         {"feed_key": key, "article_id": article_id, "published_at": published_at[article_id]}
         for article_id, keys in new_keys.items() for key in keys], key=["feed_key", "article_id"])
+    _note_archive_changes(session, results)
     return results
 
 
@@ -134,7 +136,14 @@ def withdraw_article(session: Session, article_id: str, *, now: datetime) -> Ups
         return None if row is None else Upserted(article_id, row.revision, False, False, frozenset())
     keys = set(session.scalars(select(FeedItemRow.feed_key).where(FeedItemRow.article_id == article_id)))
     session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article_id))
-    return Upserted(article_id, int(revision), False, True, frozenset(keys))
+    result = Upserted(article_id, int(revision), False, True, frozenset(keys))
+    _note_archive_changes(session, [result])
+    return result
+
+
+def _note_archive_changes(session: Session, results: Sequence[Upserted]) -> None:
+    """Every feed a changed article was or is in must rewrite its archive page (``store.archives``)."""
+    note_changes(session, ((key, r.article_id) for r in results if r.changed for key in r.feed_keys))
 
 
 def get_article(session: Session, article_id: str) -> StoredArticle | None:
@@ -170,7 +179,14 @@ def latest_for_feed(session: Session, feed_key: str, limit: int, *,
               .limit(limit))
     if known is None:
         return [to_stored(r) for r in session.scalars(window)]
-    hits = {v: known.get(v) for v in [(i, r, m) for i, r, m in session.execute(window)]}
+    return load_versions(session, [(i, r, m) for i, r, m in session.execute(window)], known)
+
+
+def load_versions(session: Session, versions: Sequence[Version],
+                  known: MutableMapping[Version, StoredArticle]) -> list[StoredArticle]:
+    """The articles of these versions, in their order: from ``known`` where it has them, the
+    rest read in one query (and added to ``known``)."""
+    hits = {v: known.get(v) for v in versions}
     missing = [v[0] for v, stored in hits.items() if stored is None]
     loaded = {row.id: to_stored(row) for row in session.scalars(
         select(ArticleRow).where(ArticleRow.id.in_(missing)))} if missing else {}

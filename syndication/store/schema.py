@@ -44,6 +44,8 @@ class ArticleRow(Base):
     """One article per CMS id, upserted; withdrawn ones stay as tombstones."""
 
     __tablename__ = "articles"
+    # Tombstones: the articles withdrawn lately are an index range, not a scan.
+    __table_args__ = (Index("ix_articles_status_modified", "status", "modified_at"),)
 
     id: Mapped[str] = mapped_column(Key, primary_key=True)
     url: Mapped[str] = mapped_column(String(2048), index=True)
@@ -223,3 +225,51 @@ class SecretKeyRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class HubPingRow(Base):
+    """A WebSub publish notification owed to one hub for one feed URL (the ping outbox).
+
+    ``pending_key`` is set while the ping is owed and cleared when it is final, and is
+    unique: every render that changes a feed before the ping goes out joins the same row.
+    ``version`` grows with each such join, so an attempt that started before one does not
+    close the row.
+    """
+
+    __tablename__ = "hub_pings"
+    __table_args__ = (Index("ix_hub_pings_due", "state", "next_attempt_at"),
+                      Index("ix_hub_pings_hub", "hub", "state"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hub: Mapped[str] = mapped_column(String(2048))
+    feed_url: Mapped[str] = mapped_column(String(2048))
+    pending_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    article_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ArchiveItemRow(Base):
+    """An article's place in a feed's archives (RFC 5005), kept after it leaves the feed.
+
+    ``position`` counts from 0 in the order the renders filed the feed's articles; the page
+    is ``position // page size``, so a full page never gains or loses a place. ``pending``
+    is a token set by every change to the article and cleared by the render that rewrote
+    its page (only if unchanged since: a change during that render keeps it pending).
+    """
+
+    __tablename__ = "archive_items"
+    __table_args__ = (UniqueConstraint("feed_key", "position", name="uq_archive_position"),
+                      Index("ix_archive_items_pending", "feed_key", "pending"))
+
+    feed_key: Mapped[str] = mapped_column(Key, primary_key=True)
+    article_id: Mapped[str] = mapped_column(Key, primary_key=True)
+    position: Mapped[int | None] = mapped_column(Integer)
+    pending: Mapped[str | None] = mapped_column(String(36))

@@ -58,10 +58,10 @@ def test_status_json_reports_every_part_and_exits_0_when_all_is_well(ops_stack: 
     ops_stack.wait_settled(30)
     # When an operator runs `syndication status --json` with the stack's environment
     result = syndication(ops_stack, "status", "--json")
-    # Then it exits 0, with queues, workers, outbox, channels, feeds and failures
+    # Then it exits 0, with queues, workers, outbox, channels, feeds, failures and hubs
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures"}
+    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures", "hubs"}
     assert set(data["queues"]) == {"urgent", "feeds", "social", "control"}
     assert len(data["workers"]) >= 2
     assert data["outbox"]["pending"] == 0

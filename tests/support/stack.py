@@ -190,7 +190,7 @@ class Stack:
         wait_for(ready, timeout, interval=0.2, what="workers to answer ping")
 
     def start_http(self) -> None:
-        self.port = free_port()
+        self.port = self.port or free_port()  # given: a site TOML may name it (a hub fetches the feeds)
         app = create_app(
             web_context(self.settings.model_copy(update={"broker_url": self.redis.url}), self.runtime))  # type: ignore[union-attr]
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",

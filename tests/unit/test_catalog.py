@@ -120,7 +120,8 @@ def test_a_hostile_section_writes_only_inside_the_feeds_folder(tmp_path: Path) -
     assert not (tmp_path / "etc").exists() and not (root / "etc").exists()
     # And the article is in its section's feed under a harmless name, with no leftover temp files
     assert sorted(p.relative_to(feeds_dir).as_posix() for p in written) == sorted(
-        f"{key}.{ext}" for key in outcome.feed_keys for ext in ("rss", "atom", "json"))
+        f"{key}{page}.{ext}" for key in outcome.feed_keys for ext in ("rss", "atom", "json")
+        for page in ("", "/archive/1"))
     section = json.loads((feeds_dir / "section" / "etc-passwd.json").read_text(encoding="utf-8"))
     assert [item["title"] for item in section["items"]] == ["Article 1"]
 

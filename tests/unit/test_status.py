@@ -57,9 +57,9 @@ def test_a_quiet_healthy_pipeline_has_no_problems(store: Store, site: SiteConfig
     settle_outbox(store, clock)
     # When the status is collected with the broker answering and workers online
     status = collect_status(store, site, now=clock(), **ALL_GOOD)
-    # Then the JSON has exactly the six sections
+    # Then the JSON has exactly the seven sections
     data = status.as_json()
-    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures"}
+    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures", "hubs"}
     assert data["queues"] == {"feeds": 0, "social": 0, "control": 0}
     assert data["workers"] == ["feeds@h", "social@h"]
     assert data["outbox"] == {"pending": 0, "oldest_at": None, "lag_s": 0.0}
