@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_TEMPLATE = "{{ title }} {{ url }} {{ mentions }} {{ hashtags }}"
+DEFAULT_CORRECTION_TEMPLATE = "Correction: {{ title }} {{ url }}"
 
 
 class _Strict(BaseModel):
@@ -77,10 +78,12 @@ class StaffMember(_Strict):
 
 
 class ChannelConfig(_Strict):
-    """Per-channel posting settings; ``sections`` overrides the template per section."""
+    """Per-channel posting settings; ``sections`` overrides the template per section;
+    ``correction_template`` is the text of a correction (posted as a reply to the original)."""
 
     enabled: bool = True
     template: str = DEFAULT_TEMPLATE
+    correction_template: str = DEFAULT_CORRECTION_TEMPLATE
     sections: dict[str, str] = Field(default_factory=dict)
     posts_per_window: int = Field(100, ge=1)
     window_s: int = Field(900, ge=1)

@@ -17,7 +17,7 @@ from config import SiteConfig
 from syndication.articles import Author
 from syndication.channels.base import Channel
 from syndication.channels.registry import Channels
-from syndication.errors import AlreadyPosted, PermanentChannelError, RateLimited, TransientChannelError
+from syndication.errors import AlreadyPosted, NotPosted, PermanentChannelError, RateLimited, TransientChannelError
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.articles import get_article
@@ -33,6 +33,7 @@ from syndication.store.deliveries import (
     get_delivery,
     get_pause,
     is_list_member,
+    makes_post,
     mark_failed,
     mark_posted,
     mark_retry,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=45)  # above one attempt: at most three API calls, each with a 10 s timeout
 MAX_BACKOFF_S = 300.0
-POST_ACTIONS = ("post", "correct")  # what counts against a channel's posting budget
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _wait(session: Session, site: SiteConfig, d: Delivery, now: datetime) -> tup
     pause = get_pause(session, d.channel)
     if pause and pause.active(now):
         return pause.paused_until, f"channel paused: {pause.reason}"  # type: ignore[return-value]
-    if d.action in POST_ACTIONS:
+    if makes_post(d.action):
         config = site.channel(d.channel)
         frees_at = budget_frees_at(session, d.channel, budget=config.posts_per_window,
                                    window=timedelta(seconds=config.window_s), now=now)
@@ -121,6 +121,8 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
                  delivery_id=d.id, attempt=d.attempts + 1)
     try:
         result = _attempt(store, channel, d, stored.article.url, unknown_outcome, clock)
+    except NotPosted as exc:
+        return _record_not_posted(store, d, exc, clock)
     except (TransientChannelError, PermanentChannelError) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
@@ -143,21 +145,44 @@ def _attempt(store: Store, channel: Channel, d: Delivery, url: str, unknown_outc
     """Call the service for one delivery: at most three API calls. Raises the channel's errors.
 
     After an unknown outcome the account's recent posts are searched first, so a post that
-    went out before a crash is adopted, never made twice.
+    went out before a crash is adopted, never made twice. A correction (or a share) is only
+    ever settled by a post of its own text: the original links to the same URL, and X's
+    "duplicate" answer may be about an earlier post. Without one it raises ``NotPosted``.
     """
     if d.action == "delete":
         _delete_posts(store, d, channel, clock)
         return _Result(None, None, "deleted")
-    found = channel.find_post(url) if unknown_outcome else None
+    text = d.text or url
+    # The text a post must have to count as this one; passed only when needed, as is reply_to,
+    # so a channel without either still posts.
+    own = {} if d.action == "post" else {"text": text}
+    found = channel.find_post(url, **own) if unknown_outcome else None
     if found is not None:
         return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
+    reply_to = _original_post(store, d) if d.action == "correct" else None
     try:
-        posted = channel.post(d.text or url, url=url)
-    except AlreadyPosted:
-        found = channel.find_post(url)
+        posted = channel.post(text, url=url, **({"reply_to": reply_to} if reply_to else {}))
+    except AlreadyPosted as exc:
+        found = channel.find_post(url, **own)
+        if found is None and own:
+            raise NotPosted(f"{d.channel}: refused as a duplicate, and no post of this {d.action}'s text "
+                            "was found: not posted") from exc
         return _Result(found.remote_id if found else None, found.remote_url if found else None,
                        "the service already had this post")
     return _Result(posted.remote_id, posted.remote_url, "posted")
+
+
+def _original_post(store: Store, d: Delivery) -> str | None:
+    """The remote id of the article's post on this channel, which a correction answers.
+
+    Raises ``TransientChannelError`` while that post is in flight (its id decides the reply).
+    """
+    with store.read() as session:
+        posts = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel and s.action == "post"]
+    if any(s.state == "claimed" for s in posts):
+        raise TransientChannelError("the original post of this article is still in flight")
+    live = [s for s in posts if s.state == "posted" and s.remote_id]
+    return live[-1].remote_id if live else None
 
 
 def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Delivery, result: _Result,
@@ -185,6 +210,16 @@ def _record_failure(store: Store, site: SiteConfig, d: Delivery,
     if isinstance(exc, TransientChannelError):
         return _record_retry(store, site, d, exc, clock, delay)
     return _record_pause(store, d, exc, clock)
+
+
+def _record_not_posted(store: Store, d: Delivery, exc: NotPosted, clock: Clock) -> Attempt:
+    """Failed, and the channel stays open: trying again would be refused the same way."""
+    with store.transaction() as session:
+        mark_failed(session, d.id, error=str(exc), now=clock())
+        add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel, delivery_id=d.id,
+                 action=d.action, error=str(exc))
+    log.warning("delivery not posted", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc)})
+    return Attempt(d.id, "failed")
 
 
 def _record_rate_limit(store: Store, d: Delivery, exc: RateLimited, clock: Clock) -> Attempt:
@@ -248,11 +283,11 @@ def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool]
 def _delete_posts(store: Store, d: Delivery, channel: Channel, clock: Clock) -> None:
     with store.read() as session:
         siblings = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel]
-    if any(s.action in POST_ACTIONS and s.state == "claimed" for s in siblings):
+    if any(makes_post(s.action) and s.state == "claimed" for s in siblings):
         # A post is in flight: its outcome decides what there is to delete.
         raise TransientChannelError("a post of this article is still in flight")
     for s in siblings:
-        if s.action in POST_ACTIONS and s.state == "posted" and s.remote_id:
+        if makes_post(s.action) and s.state == "posted" and s.remote_id:
             channel.delete(s.remote_id)
             with store.transaction() as session:
                 set_state(session, s.id, "deleted", now=clock())

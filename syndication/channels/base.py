@@ -30,8 +30,13 @@ class Channel(Protocol):
     name: str
     max_weighted_length: int
 
-    def post(self, text: str, *, url: str) -> PostResult:
+    def post(self, text: str, *, url: str, reply_to: str | None = None) -> PostResult:
         """Publish ``text``, which links to the article at ``url``.
+
+        ``reply_to``: the remote id of an earlier post of this account to answer (a correction
+        answers the original post). A channel without replies posts on its own and ignores it;
+        one with them threads it (X ``reply.in_reply_to_tweet_id``, Mastodon
+        ``in_reply_to_id``, Bluesky ``reply`` refs).
 
         Raises ``RateLimited``, ``TransientChannelError``, ``PermanentChannelError``
         or ``AlreadyPosted``.
@@ -42,10 +47,13 @@ class Channel(Protocol):
         """Remove a post. Deleting a post that is already gone is not an error."""
         ...
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest recent post of this account that links to ``url``, if any.
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest recent post of this account that links to ``url``, if any; with ``text``,
+        only a post of that text (its links aside, which a service may shorten).
 
-        Used to settle an unknown outcome (a crash or a dropped connection after posting).
+        Used to settle an unknown outcome (a crash or a dropped connection after posting). A
+        correction passes its ``text``: the original post links to the same URL and must not
+        count as the correction.
         """
         ...
 

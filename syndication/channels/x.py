@@ -21,6 +21,7 @@ Usage::
 """
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -147,6 +148,19 @@ def _same_url(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
+def _without_links(text: str) -> str:
+    """A post's words without its links, HTML entities decoded, whitespace collapsed.
+
+    Spec: X API v2 Tweet object — ``text`` has every link replaced by a t.co URL and
+    ``&``, ``<``, ``>`` escaped as HTML entities.
+    """
+    return " ".join(word for word in html.unescape(text).split() if "://" not in word)
+
+
+def _same_text(posted: str, text: str) -> bool:
+    return _without_links(posted) == _without_links(text)
+
+
 def _links_to(tweet: Mapping[str, Any], url: str) -> bool:
     """Whether a tweet carries ``url``: in its text, or behind a t.co link.
 
@@ -198,13 +212,15 @@ class XChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str) -> PostResult:
-        """Create a post. Raises ``RateLimited``, ``TransientChannelError`` (5xx, network:
-        the outcome may be unknown, see ``find_post``), ``AlreadyPosted`` (X refused the
-        text as a duplicate) or ``PermanentChannelError``."""
+    def post(self, text: str, *, url: str, reply_to: str | None = None) -> PostResult:
+        """Create a post, as a reply to the account's post ``reply_to`` when given. Raises
+        ``RateLimited``, ``TransientChannelError`` (5xx, network: the outcome may be unknown,
+        see ``find_post``), ``AlreadyPosted`` (X refused the text as a duplicate) or
+        ``PermanentChannelError``."""
         with self._translate("posting"):
-            # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}.
-            body = self._client.create_tweet(text=text, user_auth=True)
+            # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}; a reply carries
+            # {"reply": {"in_reply_to_tweet_id": ...}} (tweepy's in_reply_to_tweet_id).
+            body = self._client.create_tweet(text=text, in_reply_to_tweet_id=reply_to, user_auth=True)
         tweet_id = str(((body or {}).get("data") or {}).get("id") or "")
         if not tweet_id:
             raise TransientChannelError("X: POST /2/tweets answered without a tweet id; outcome unknown")
@@ -225,8 +241,9 @@ class XChannel:
             return
         log.info("x post deleted", extra={"channel": self.name, "remote_id": remote_id})
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest of the account's last 100 posts that links to ``url``, if any."""
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest of the account's last 100 posts that links to ``url`` (and whose text is
+        ``text``, links aside, when given), if any."""
         user_id = self._authenticated_user_id()
         with self._translate("reading recent posts"):
             body = self._client.get_users_tweets(
@@ -235,7 +252,7 @@ class XChannel:
                 user_auth=True,
             )
         for tweet in (body or {}).get("data") or []:
-            if _links_to(tweet, url):
+            if _links_to(tweet, url) and (text is None or _same_text(tweet.get("text") or "", text)):
                 return PostResult(str(tweet["id"]), _status_url(str(tweet["id"])))
         return None
 
