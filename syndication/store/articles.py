@@ -156,6 +156,24 @@ def add_memberships(session: Session, items: Sequence[tuple[Article, list[str]]]
         for article, keys in items for key in dict.fromkeys(keys)], key=["feed_key", "article_id"])
 
 
+def articles_after(session: Session, after: str, limit: int) -> list[StoredArticle]:
+    """Up to ``limit`` stored articles (any status) whose id sorts after ``after``, by id: a walk
+    over every article in batches."""
+    return [to_stored(r) for r in session.scalars(
+        select(ArticleRow).where(ArticleRow.id > after).order_by(ArticleRow.id).limit(limit))]
+
+
+def memberships_of(session: Session, ids: Sequence[str]) -> dict[str, set[str]]:
+    """The feeds each of these articles is filed in (article id → feed keys)."""
+    return _memberships(session, ids)
+
+
+def remove_memberships(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    """Take articles out of feeds: (article id, feed key) each."""
+    for article_id, key in pairs:
+        session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article_id, FeedItemRow.feed_key == key))
+
+
 def upcoming_releases(session: Session, *, limit: int = 50) -> list[StoredArticle]:
     """Scheduled articles, soonest first."""
     return [to_stored(r) for r in session.scalars(
