@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from config import SiteConfig
 from syndication.articles import Author
-from syndication.channels.base import Channel
+from syndication.channels.base import Channel, PostResult
 from syndication.channels.registry import Channels
 from syndication.errors import AlreadyPosted, NotPosted, PermanentChannelError, RateLimited, TransientChannelError
 from syndication.publishing import Clock, utcnow
@@ -156,20 +156,32 @@ def _attempt(store: Store, channel: Channel, d: Delivery, url: str, unknown_outc
     # The text a post must have to count as this one; passed only when needed, as is reply_to,
     # so a channel without either still posts.
     own = {} if d.action == "post" else {"text": text}
-    found = channel.find_post(url, **own) if unknown_outcome else None
+    found = _find_own(store, channel, d, url, own) if unknown_outcome else None
     if found is not None:
         return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
     reply_to = _original_post(store, d) if d.action == "correct" else None
     try:
         posted = channel.post(text, url=url, **({"reply_to": reply_to} if reply_to else {}))
     except AlreadyPosted as exc:
-        found = channel.find_post(url, **own)
+        found = _find_own(store, channel, d, url, own)
         if found is None and own:
             raise NotPosted(f"{d.channel}: refused as a duplicate, and no post of this {d.action}'s text "
                             "was found: not posted") from exc
         return _Result(found.remote_id if found else None, found.remote_url if found else None,
                        "the service already had this post")
     return _Result(posted.remote_id, posted.remote_url, "posted")
+
+
+def _find_own(store: Store, channel: Channel, d: Delivery, url: str, own: dict[str, str]) -> PostResult | None:
+    """The channel's post that is this delivery's: for a correction or a share, one of its text
+    that no other delivery of the article already holds (a share has the original's words)."""
+    found = channel.find_post(url, **own)
+    if found is None or not own:
+        return found
+    with store.read() as session:
+        taken = {s.remote_id for s in deliveries_of(session, d.article_id)
+                 if s.channel == d.channel and s.id != d.id and s.remote_id}
+    return None if found.remote_id in taken else found
 
 
 def _original_post(store: Store, d: Delivery) -> str | None:

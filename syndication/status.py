@@ -17,12 +17,14 @@ from typing import Any
 from config import SiteConfig
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, all_pauses, count_by_state, list_deliveries, posts_in_window
+from syndication.store.articles import count_articles, upcoming_releases
 from syndication.store.feed_state import all_states
 from syndication.store.outbox import count_pending, oldest_pending
 
 OUTBOX_LAG_LIMIT = timedelta(seconds=60)
 STALE_FEED_LIMIT = timedelta(minutes=5)
 RECENT_FAILURES = 50
+UPCOMING_RELEASES = 20
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,23 @@ class OutboxStatus:
                 "lag_s": round(self.lag(now).total_seconds(), 1)}
 
 
+@dataclass(frozen=True)
+class ReleaseStatus:
+    """Scheduled articles: how many, and the soonest (each with its time)."""
+
+    count: int
+    upcoming: list[tuple[str, str, datetime]]  # (article id, title, release time), soonest first
+
+    def overdue(self, now: datetime) -> timedelta:
+        """How long the soonest release is past its time (zero when none is)."""
+        return max(timedelta(0), now - self.upcoming[0][2]) if self.upcoming else timedelta(0)
+
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        return {"count": self.count, "upcoming": [
+            {"article_id": i, "title": t, "release_at": _iso(at), "in_s": round((at - now).total_seconds(), 1)}
+            for i, t, at in self.upcoming]}
+
+
 @dataclass
 class Status:
     """One snapshot of the whole pipeline; ``problems`` lists what needs attention."""
@@ -100,6 +119,7 @@ class Status:
     failed: list[Delivery]
     failed_by_channel: dict[str, int]
     problems: list[str] = field(default_factory=list)
+    releases: ReleaseStatus = field(default_factory=lambda: ReleaseStatus(0, []))
 
     @property
     def failed_count(self) -> int:
@@ -107,7 +127,8 @@ class Status:
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON with exactly the keys ``queues``, ``workers``, ``outbox``, ``channels``,
-        ``feeds`` and ``failures``; ``None`` for queues or workers means the broker was not reachable."""
+        ``feeds``, ``failures`` and ``scheduled``; ``None`` for queues or workers means the broker
+        was not reachable."""
         return {
             "queues": dict(self.queues) if self.queues is not None else None,
             "workers": list(self.workers) if self.workers is not None else None,
@@ -116,6 +137,7 @@ class Status:
             "feeds": [f.as_json(self.now) for f in self.feeds],
             "failures": {"count": self.failed_count, "by_channel": dict(self.failed_by_channel),
                          "recent": [failure_json(d) for d in self.failed]},
+            "scheduled": self.releases.as_json(self.now),
         }
 
 
@@ -195,6 +217,10 @@ def find_problems(status: Status, *, outbox_limit: timedelta = OUTBOX_LAG_LIMIT,
     for channel in status.channels:
         if channel.state == "paused":
             problems.append(f"channel {channel.name} paused until {_iso(channel.paused_until)}: {channel.reason}")
+    overdue = status.releases.overdue(status.now)
+    if overdue > outbox_limit:
+        problems.append(f"scheduled release {_minutes(overdue)} overdue (article {status.releases.upcoming[0][0]}): "
+                        "are the workers and beat running?")
     for feed in status.feeds:
         if feed.stale_since and feed.stale_for(status.now) > stale_limit:
             problems.append(f"feed {feed.feed} stale for {_minutes(feed.stale_for(status.now))}")
@@ -214,10 +240,14 @@ def collect_status(store: Store, site: SiteConfig, *, queues: Mapping[str, int] 
     with store.read() as session:
         counts = count_by_state(session)
         failed = list_deliveries(session, state="failed", limit=RECENT_FAILURES)
+        scheduled = count_articles(session, status="scheduled")
+        upcoming = [(s.article.id, s.article.title, s.article.published_at)
+                    for s in upcoming_releases(session, limit=UPCOMING_RELEASES)]
     status = Status(now=now, queues=dict(queues) if queues is not None else None,
                     workers=sorted(workers) if workers is not None else None,
                     outbox=_outbox(store), channels=_channels(store, site, channels, now), feeds=_feeds(store),
                     failed=failed,
-                    failed_by_channel={c: n for (c, s), n in counts.items() if s == "failed" and n})
+                    failed_by_channel={c: n for (c, s), n in counts.items() if s == "failed" and n},
+                    releases=ReleaseStatus(scheduled, upcoming))
     status.problems = find_problems(status)
     return status

@@ -9,12 +9,15 @@ from rich.table import Table
 
 from syndication.articles import Article
 from apps.cli.output import console, errors, fail, print_json
+from apps.cli.ops import os_user
 from apps.cli.runtime import Runtime
 from syndication.errors import NotFound, SyndicationError, ValidationError
 from syndication.importing import Record, read_sources
 from syndication.articles import parse_article
 from syndication.publishing import publish, unpublish, utcnow
+from syndication.operations import share_again
 from syndication.refiling import refile_all
+from syndication.status import configured_channels
 from syndication.rendering import render_all, render_feed
 from syndication.store.articles import get_article, list_articles
 from syndication.store.timeline import steps_of
@@ -174,3 +177,28 @@ def unpublish_command(ctx: typer.Context, article_id: str, as_json: JsonOpt = Fa
         print_json({"id": article_id, "status": outcome.accepted[0].status, "events": [e.id for e in outcome.events]})
     else:
         console.print(f"{article_id}: {outcome.accepted[0].status}")
+
+
+@articles_app.command("share")
+def share_command(
+    ctx: typer.Context,
+    article_id: str,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", show_default="the OS user",
+                                              help="Who is acting, for the ops log.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post an article again, on purpose (every channel, or one): recorded as an operator action.
+
+    The running workers post it within seconds (their sweeper picks the request up).
+    """
+    rt: Runtime = ctx.obj
+    try:
+        done, _ = share_again(rt.store, article_id, actor or os_user(), channel,
+                              known=configured_channels(rt.site, x_credentials=rt.settings.x.enabled))
+    except (NotFound, ValidationError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"action": done.action, "target": done.target, "message": done.message})
+    else:
+        console.print(done.message)

@@ -257,8 +257,9 @@ def list_articles(session: Session, *, limit: int = 50, status: str | None = Non
     return [to_stored(r) for r in session.scalars(query)]
 
 
-def count_articles(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(ArticleRow)) or 0
+def count_articles(session: Session, *, status: str | None = None) -> int:
+    query = select(func.count()).select_from(ArticleRow)
+    return session.scalar(query.where(ArticleRow.status == status) if status else query) or 0
 
 
 def all_feed_keys(session: Session) -> list[str]:

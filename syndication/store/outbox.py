@@ -13,6 +13,7 @@ from syndication.store.schema import OutboxRow
 
 RELEASED = "article.released"  # a scheduled article at its time: posted as a new one, its age counted from now
 SHARED = "article.shared"  # an operator's "share again"; ``article.shared:<channel>`` for one channel
+EVENT_KIND_MAX = 32  # OutboxRow.kind
 
 
 @dataclass(frozen=True)

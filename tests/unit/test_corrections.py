@@ -16,6 +16,7 @@ from syndication.channels.registry import Channels
 from syndication.channels.x import XChannel
 from syndication.delivering import run_delivery
 from syndication.publishing import parse_batch, publish
+from syndication.operations import share_again
 from syndication.social import plan_event
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, claim, deliveries_of, get_pause
@@ -167,3 +168,18 @@ def test_an_unknown_outcome_with_only_the_original_there_posts_the_correction(
     original, correction = x.live_tweets
     assert correction.original_text == f"Correction: Article 1, corrected {URL}"
     assert [d.remote_id for d in ledger(store)] == [original.id, correction.id]
+
+
+def test_a_share_x_refuses_as_a_duplicate_is_not_taken_for_the_original(
+        store: Store, clock: FixedClock, x: XStandIn, channels: Channels) -> None:
+    # Given an article on X
+    site = site_with()
+    posted_original(store, site, channels, clock)
+    # When an operator shares it again, with the same words (X refuses a text it already holds)
+    _, outcome = share_again(store, "art-1", "alice", "x", known=["x"], clock=clock)
+    [share_id] = plan_event(store, site, channels.active, outcome.events[0].id, clock=clock)
+    # Then the share fails, saying why, rather than claiming the original post as its own
+    assert run_delivery(store, site, channels, share_id, clock=clock).state == "failed"
+    original, share = ledger(store)
+    assert share.remote_id is None and "duplicate" in (share.last_error or "")
+    assert original.remote_id == x.live_tweets[0].id and len(x.live_tweets) == 1

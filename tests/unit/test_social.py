@@ -13,6 +13,7 @@ from syndication.channels.preview import PreviewChannel
 from syndication.channels.registry import Channels
 from syndication.delivering import run_delivery
 from syndication.publishing import parse_batch, publish, unpublish
+from syndication.operations import share_again
 from syndication.social import plan_event, plan_events
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, deliveries_of, ensure_delivery
@@ -279,3 +280,22 @@ def test_a_batch_of_events_is_planned_as_each_would_be_alone(store: Store, clock
     assert [s["reason"] for a in ("art-2", "art-3") for s in steps(store, "delivery.skipped", a)] == [
         "older than 24 h when published (flood guard)", "the article asks not to be posted (social.skip)"]
     assert sum(len(steps(store, "event.processed", a)) for a in ("art-1", "art-2", "art-3")) == 3
+
+
+def test_an_operator_share_posts_the_article_again_once(store: Store, clock: FixedClock) -> None:
+    # Given an article posted two days ago (older than the flood guard's 24 h)
+    site, channel = social_site(), PreviewChannel(clock=clock)
+    channels = Channels({"preview": channel})
+    [published] = publish_one(store, site, clock)
+    [post_id] = plan_event(store, site, {"preview": channel}, published, clock=clock)
+    run_delivery(store, site, channels, post_id, clock=clock)
+    clock.now += timedelta(days=2)
+    # When an operator shares it again, and the share is planned twice (a redelivered message)
+    done, outcome = share_again(store, "art-1", "alice", clock=clock)
+    [share_id] = plan_event(store, site, {"preview": channel}, outcome.events[0].id, clock=clock)
+    assert plan_event(store, site, {"preview": channel}, outcome.events[0].id, clock=clock) == [share_id]
+    # Then it is posted again, once, on purpose, whatever its age
+    assert run_delivery(store, site, channels, share_id, clock=clock).state == "posted"
+    assert [p.text for p in channel.posts] == [channel.posts[0].text] * 2
+    assert [d.action.split("-")[0] for d in ledger(store)] == ["post", "share"]
+    assert done.action == "share" and steps(store, "ops.share")[0]["actor"] == "alice"

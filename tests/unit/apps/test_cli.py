@@ -338,6 +338,24 @@ def test_unpublishing_an_unknown_id_fails_cleanly(imported: Path) -> None:
     assert "art-404" in result.stderr
 
 
+def test_articles_share_asks_for_a_post_again_and_records_who(imported: Path) -> None:
+    # When an operator shares an imported article again, to one channel
+    result = run("articles", "share", "art-1", "--channel", "preview", "--actor", "alice", "--json")
+    # Then a share is queued for the workers (an outbox event), recorded under the operator's name
+    assert result.exit_code == 0, result.output + result.stderr
+    assert json.loads(result.stdout) == {"action": "share", "target": "article:art-1",
+                                         "message": "article art-1 will be posted again to channel preview"}
+    assert outbox_size(imported) == 1
+    shown = json.loads(run("articles", "show", "art-1", "--json").stdout)
+    assert [(s["kind"], s["actor"], s["channel"]) for s in shown["timeline"] if s["kind"] == "ops.share"] == [
+        ("ops.share", "alice", "preview")]
+    # And an unknown article or channel is refused cleanly, sharing nothing
+    assert_clean_failure(run("articles", "share", "nope"))
+    refused = run("articles", "share", "art-1", "--channel", "nowhere")
+    assert_clean_failure(refused)
+    assert "no channel named 'nowhere'" in refused.stderr and outbox_size(imported) == 1
+
+
 def test_migrate_prepares_an_empty_database(home: Path) -> None:
     result = run("migrate")
     assert result.exit_code == 0, result.output + result.stderr
