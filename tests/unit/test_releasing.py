@@ -77,27 +77,27 @@ def test_only_a_release_due_soon_is_armed_when_it_is_published(store: Store, sit
     assert arm_next(store, queue, clock=clock) == soon
 
 
-def test_at_its_time_it_is_released_once_into_its_feeds_and_announced(store: Store, site: SiteConfig,
+def test_at_its_time_it_is_released_once_into_its_feeds_and_announced(any_store: Store, site: SiteConfig,
                                                                       clock: FixedClock) -> None:
     at = clock() + timedelta(seconds=5)
-    schedule(store, site, clock, at)
+    schedule(any_store, site, clock, at)
     # When a release runs a little early
     clock.now = at - timedelta(milliseconds=1)
-    assert release_due(store, site, clock=clock).accepted == []
-    assert in_feed(store) == []
+    assert release_due(any_store, site, clock=clock).accepted == []
+    assert in_feed(any_store) == []
     # And then at its time, twice (two alarms ringing)
     clock.now = at
     queue = RecordingDispatcher()
-    released = release_and_arm(store, site, queue, clock=clock)
-    assert release_and_arm(store, site, queue, clock=clock).accepted == []
+    released = release_and_arm(any_store, site, queue, clock=clock)
+    assert release_and_arm(any_store, site, queue, clock=clock).accepted == []
     # Then it was released once: in its feeds, with one event that posts it, and a timeline step
     assert [(a.article_id, a.status) for a in released.accepted] == [("art-1", "released")]
-    assert in_feed(store) == in_feed(store, "section/embargoed") == ["art-1"]
+    assert in_feed(any_store) == in_feed(any_store, "section/embargoed") == ["art-1"]
     assert released.feed_keys >= {"all", "section/embargoed"}
     assert [e.kind for e in released.events] == ["article.released"]
     assert queue.events == [[released.events[0].id]] and sorted(queue.renders[0]) == sorted(released.feed_keys)
-    assert kinds(store)[-1] == "released"
-    with store.read() as session:
+    assert kinds(any_store)[-1] == "released"
+    with any_store.read() as session:
         assert get_article(session, "art-1").status == "published"  # type: ignore[union-attr]
 
 
