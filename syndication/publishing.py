@@ -18,7 +18,7 @@ from syndication.feeds.catalog import ALL, feeds_for
 from syndication.store import Store
 from syndication.store.articles import Upserted, upsert_articles, withdraw_article
 from syndication.store.feed_state import mark_dirty
-from syndication.store.outbox import Event, add_event, add_events, mark_dispatched
+from syndication.store.outbox import RELEASED, Event, add_event, add_events, mark_dispatched
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,12 @@ class Outcome:
 
 
 def event_kind(result: Upserted) -> str:
-    """A first publication (new, or out of scheduled or withdrawn) is ``article.published``:
-    it is posted. A change to a live article is ``article.updated``."""
-    return "article.published" if result.created or result.previously in ("scheduled", "withdrawn") \
-        else "article.updated"
+    """A first publication (new, or out of withdrawn) is ``article.published``: it is posted. A
+    scheduled article sent again once its time has passed is released by that (``article.released``:
+    its age counts from now). A change to a live article is ``article.updated``."""
+    if result.previously == "scheduled":
+        return RELEASED
+    return "article.published" if result.created or result.previously == "withdrawn" else "article.updated"
 
 
 def parse_batch(raw: Sequence[Any], *, site: SiteConfig) -> tuple[list[Article], list[ValidationError]]:
