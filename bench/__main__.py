@@ -3,7 +3,8 @@
 On the embedded default and on the production set-up (PostgreSQL plus a redis-server of its
 own), it starts the real product (``syndication run --workers 2``) in a temporary folder and
 measures publish-to-visible latency at a steady rate, then a 10,000-article burst: accept
-rate, time until every feed is up to date, and renders per feed. Also renders every feed once
+rate, time until every feed is up to date, and renders per feed; then, in a product of its own,
+how soon scheduled articles are out after their time (``bench.release``). Also renders every feed once
 in this process (the floor the burst is compared with), posts through the ledger to the X
 stand-in, and reads a feed worker's memory with 1,000 and 100,000 articles stored. Runs
 ``bench.feed_render`` once. Results are merged into ``bench/results.json`` (the production
@@ -26,7 +27,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import burst, feed_render, latency, memory, posting
+from bench import burst, feed_render, latency, memory, posting, release
 from bench.product import Product, ProductError
 from bench.results import met, merge, print_table
 from bench.setups import Setup, postgres_reachable, production, reset_database
@@ -43,6 +44,7 @@ KEYS = [
     "render_100_items_ms_plain_feedgen_rss_atom", "posts_per_s",
     "render_50_items_one_changed_ms", "render_50_items_cold_ms", "render_ratio_to_feedgen",
     "worker_rss_mb_1k", "worker_rss_mb_100k", "worker_rss_ratio_100k_to_1k",
+    "release_to_visible_p50_ms", "release_to_visible_p99_ms", "release_to_visible_max_ms",
 ]
 SETUP_KEYS = [k for k in KEYS if not k.startswith("render_")]
 EMBEDDED = Setup("embedded")
@@ -124,6 +126,8 @@ def measure_setup(args: argparse.Namespace, setup: Setup, out: dict[str, Any], n
         _step(f"posting: posts through the ledger to the X stand-in ({setup.name})")
         out.update(posting.run(database_url=setup.database_url))
     measure_pipeline(args, out, notes, setup)
+    _step(f"release: scheduled articles, from their time to all.rss and the channel ({setup.name})")
+    _take(out, notes, "release", release.run(setup, workers=args.workers))
     if not args.skip_memory:
         _step(f"memory: a feed worker with 1,000 and with 100,000 articles stored ({setup.name})")
         small, large = (int(n) for n in args.memory_articles.split(","))

@@ -24,9 +24,11 @@ GOALS: dict[str, float] = {
     "render_50_items_one_changed_ms": 3,
     "render_ratio_to_feedgen": 1.0,
     "worker_rss_ratio_100k_to_1k": 1.2,
+    "release_to_visible_p99_ms": 1000,  # a scheduled article in all.rss and posted, after its time
 }
 LOWER_IS_BETTER = {"publish_to_visible_p50_ms", "publish_to_visible_p99_ms", "burst_ratio", "renders_per_feed_max",
-                   "render_50_items_one_changed_ms", "render_ratio_to_feedgen", "worker_rss_ratio_100k_to_1k"}
+                   "render_50_items_one_changed_ms", "render_ratio_to_feedgen", "worker_rss_ratio_100k_to_1k",
+                   "release_to_visible_p99_ms"}
 
 
 def machine() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_TEMPLATE = "{{ title }} {{ url }} {{ mentions }} {{ hashtags }}"
+DEFAULT_CORRECTION_TEMPLATE = "Correction: {{ title }} {{ url }}"
 
 
 class _Strict(BaseModel):
@@ -86,7 +87,8 @@ class StaffMember(_Strict):
 
 
 class ChannelConfig(_Strict):
-    """Per-channel (per-account) posting settings; ``sections`` overrides the template per section.
+    """Per-channel (per-account) posting settings; ``sections`` overrides the template per section;
+    ``correction_template`` is the text of a correction (posted as a reply to the original).
 
     ``kind`` names the channel kind when the account is not named after it (``[channels.x_sport]
     kind = "x"``). ``only_sections`` / ``except_sections`` route articles by section (names or
@@ -98,6 +100,7 @@ class ChannelConfig(_Strict):
     only_sections: list[str] = Field(default_factory=list)
     except_sections: list[str] = Field(default_factory=list)
     template: str = DEFAULT_TEMPLATE
+    correction_template: str = DEFAULT_CORRECTION_TEMPLATE
     sections: dict[str, str] = Field(default_factory=dict)
     posts_per_window: int = Field(100, ge=1)
     window_s: int = Field(900, ge=1)

@@ -119,10 +119,12 @@ class Image(_Model):
 
 
 class Social(_Model):
-    """Per-article overrides for social posts."""
+    """Per-article overrides for social posts. ``correction``: this update is a correction
+    and is posted as one (without ``[social] correction_posts``)."""
 
     text: str | None = Field(None, max_length=2000)
     skip: bool = False
+    correction: bool = False
 
 
 class Article(_Model):
@@ -250,7 +252,7 @@ class StoredArticle:
 
     article: Article
     revision: int
-    status: str  # "published" | "withdrawn"
+    status: str  # "published" | "scheduled" | "withdrawn"
     origin: str  # "api" | "import"
     received_at: datetime
     modified_at: datetime
@@ -268,3 +270,8 @@ class StoredArticle:
     @property
     def withdrawn(self) -> bool:
         return self.status == "withdrawn"
+
+    @property
+    def scheduled(self) -> bool:
+        """In no feed and not posted until its ``published_at`` (then it is released)."""
+        return self.status == "scheduled"

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from config import SiteConfig
 from syndication.articles import Article, Author
-from syndication.channels.base import Channel, Media, PostContext
+from syndication.channels.base import Channel, Media, PostContext, PostResult
 from syndication.channels.registry import Channels, rules_for
 from syndication.compose import staff_member
 from syndication.errors import (
     AlreadyPosted,
     MediaRefused,
+    NotPosted,
     PermanentChannelError,
     RateLimited,
     RejectedPost,
@@ -33,6 +34,7 @@ from syndication.store.articles import get_article
 from syndication.store.deliveries import (
     FINAL,
     PERMANENT_PAUSE,
+    SHARE,
     Delivery,
     add_list_member,
     claim,
@@ -44,6 +46,7 @@ from syndication.store.deliveries import (
     get_delivery,
     get_pause,
     is_list_member,
+    makes_post,
     mark_failed,
     mark_posted,
     mark_retry,
@@ -60,7 +63,6 @@ log = logging.getLogger(__name__)
 # Above one attempt: an image fetch (5 s) and at most four API calls (find, upload, alt text, post), 10 s each.
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF_S = 300.0
-POST_ACTIONS = ("post", "correct")  # what counts against a channel's posting budget
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _wait(session: Session, site: SiteConfig, d: Delivery, now: datetime) -> tup
     pause = get_pause(session, d.channel)
     if pause and pause.active(now):
         return pause.paused_until, f"channel paused: {pause.reason}"  # type: ignore[return-value]
-    if d.action in POST_ACTIONS:
+    if makes_post(d.action):
         config = site.channel(d.channel)
         frees_at = budget_frees_at(session, d.channel, budget=config.posts_per_window,
                                    window=timedelta(seconds=config.window_s), now=now)
@@ -134,6 +136,8 @@ def run_delivery(store: Store, site: SiteConfig, channels: Channels, delivery_id
     try:
         images = site.image_hosts if d.channel in channels.media else None
         result = _attempt(store, channel, d, stored.article, unknown_outcome, clock, images)
+    except NotPosted as exc:
+        return _record_not_posted(store, d, exc, clock)
     except (TransientChannelError, PermanentChannelError, RejectedPost) as exc:
         # AlreadyPosted is settled inside _attempt. Any other error leaves the claim to expire:
         # the next attempt has an unknown outcome and reconciles first.
@@ -152,13 +156,15 @@ class _Result:
     image_skipped: str | None = None  # why the article's image did not go with the post
 
 
-EVENTS = {"post": "article.published", "correct": "article.updated", "delete": "article.withdrawn"}
+# An operator's share announces the article again: to a receiver it is a publication.
+EVENTS = {"post": "article.published", "correct": "article.updated", "delete": "article.withdrawn",
+          SHARE: "article.published"}
 
 
 def post_context(d: Delivery, article: Article) -> PostContext:
     """What the channel may use besides the text; ``key`` is the ledger's unique key, so every
     attempt at this delivery (and only this one) carries the same."""
-    return PostContext(key=f"{d.article_id}/{d.revision}/{d.channel}/{d.action}", event=EVENTS[d.action],
+    return PostContext(key=f"{d.article_id}/{d.revision}/{d.channel}/{d.action}", event=EVENTS[SHARE if d.action.startswith(SHARE) else d.action],
                        occurred_at=d.created_at, article=article)
 
 
@@ -177,24 +183,59 @@ def _attempt(store: Store, channel: Channel, d: Delivery, article: Article, unkn
     """Call the service for one delivery: at most three API calls. Raises the channel's errors.
 
     After an unknown outcome the account's recent posts are searched first, so a post that
-    went out before a crash is adopted, never made twice.
+    went out before a crash is adopted, never made twice. A correction (or a share) is only
+    ever settled by a post of its own text: the original links to the same URL, and X's
+    "duplicate" answer may be about an earlier post. Without one it raises ``NotPosted``.
     """
     url, context = article.url, post_context(d, article)
     if d.action == "delete":
         _delete_posts(store, d, channel, context, clock)
         return _Result(None, None, "deleted")
-    found = channel.find_post(url) if unknown_outcome else None
+    text = d.text or url
+    # The text a post must have to count as this one: a correction or a share shares its URL
+    # with the original post, so only its own text tells them apart.
+    own = {} if d.action == "post" else {"text": text}
+    found = _find_own(store, channel, d, url, own) if unknown_outcome else None
     if found is not None:
         return _Result(found.remote_id, found.remote_url, "adopted an earlier post")
     media, skipped = _image(article, image_hosts)
+    reply_to = _original_post(store, d) if d.action == "correct" else None
     try:
-        posted = channel.post(d.text or url, url=url, context=replace(context, media=media))
-    except AlreadyPosted:
-        found = channel.find_post(url)
+        posted = channel.post(text, url=url, context=replace(context, media=media), reply_to=reply_to)
+    except AlreadyPosted as exc:
+        found = _find_own(store, channel, d, url, own)
+        if found is None and own:
+            raise NotPosted(f"{d.channel}: refused as a duplicate, and no post of this {d.action}'s text "
+                            "was found: not posted") from exc
         return _Result(found.remote_id if found else None, found.remote_url if found else None,
                        "the service already had this post")
     skipped = skipped or next((n for n in posted.notes if n.startswith("image")), None)
     return _Result(posted.remote_id, posted.remote_url, "posted", skipped)
+
+
+def _find_own(store: Store, channel: Channel, d: Delivery, url: str, own: dict[str, str]) -> PostResult | None:
+    """The channel's post that is this delivery's: for a correction or a share, one of its text
+    that no other delivery of the article already holds (a share has the original's words)."""
+    found = channel.find_post(url, **own)
+    if found is None or not own:
+        return found
+    with store.read() as session:
+        taken = {s.remote_id for s in deliveries_of(session, d.article_id)
+                 if s.channel == d.channel and s.id != d.id and s.remote_id}
+    return None if found.remote_id in taken else found
+
+
+def _original_post(store: Store, d: Delivery) -> str | None:
+    """The remote id of the article's post on this channel, which a correction answers.
+
+    Raises ``TransientChannelError`` while that post is in flight (its id decides the reply).
+    """
+    with store.read() as session:
+        posts = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel and s.action == "post"]
+    if any(s.state == "claimed" for s in posts):
+        raise TransientChannelError("the original post of this article is still in flight")
+    live = [s for s in posts if s.state == "posted" and s.remote_id]
+    return live[-1].remote_id if live else None
 
 
 def _record_success(store: Store, site: SiteConfig, channels: Channels, d: Delivery, result: _Result,
@@ -247,6 +288,16 @@ def _record_rejection(store: Store, site: SiteConfig, d: Delivery, exc: Rejected
                  error=str(exc), rejected=True, channel_paused=tripped)
     log.error("delivery refused", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc),
                                          "unexplained_in_a_row": in_a_row, "channel_paused": tripped})
+    return Attempt(d.id, "failed")
+
+
+def _record_not_posted(store: Store, d: Delivery, exc: NotPosted, clock: Clock) -> Attempt:
+    """Failed, and the channel stays open: trying again would be refused the same way."""
+    with store.transaction() as session:
+        mark_failed(session, d.id, error=str(exc), now=clock())
+        add_step(session, d.article_id, "delivery.failed", now=clock(), channel=d.channel, delivery_id=d.id,
+                 action=d.action, error=str(exc))
+    log.warning("delivery not posted", extra={"channel": d.channel, "delivery_id": d.id, "error": str(exc)})
     return Attempt(d.id, "failed")
 
 
@@ -311,11 +362,11 @@ def release_dead_claims(store: Store, *, host: str, alive: Callable[[int], bool]
 def _delete_posts(store: Store, d: Delivery, channel: Channel, context: PostContext, clock: Clock) -> None:
     with store.read() as session:
         siblings = [s for s in deliveries_of(session, d.article_id) if s.channel == d.channel]
-    if any(s.action in POST_ACTIONS and s.state == "claimed" for s in siblings):
+    if any(makes_post(s.action) and s.state == "claimed" for s in siblings):
         # A post is in flight: its outcome decides what there is to delete.
         raise TransientChannelError("a post of this article is still in flight")
     for s in siblings:
-        if s.action in POST_ACTIONS and s.state == "posted" and s.remote_id:
+        if makes_post(s.action) and s.state == "posted" and s.remote_id:
             channel.delete(s.remote_id, context=context)
             with store.transaction() as session:
                 set_state(session, s.id, "deleted", now=clock())

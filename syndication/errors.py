@@ -98,3 +98,8 @@ class RejectedPost(ChannelError):
 
 class AlreadyPosted(ChannelError):
     """Raised when the service reports the post as a duplicate of one already made."""
+
+
+class NotPosted(ChannelError):
+    """Raised when a correction or share was refused as a duplicate and no post of its text
+    exists: it is not posted, and trying again would be refused the same way."""

@@ -6,6 +6,7 @@ resumes it. Every action writes an ``ops_actions`` row, and a step on the articl
 
 >>> retry_delivery(store, 42, actor="alice")
 >>> pause(store, "x", actor="alice", reason="account under review")
+>>> done, outcome = share_again(store, "a1", actor="alice", channel="x")
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING
 
 
 from syndication.errors import FieldError, NotFound, ValidationError
-from syndication.publishing import Clock, utcnow
+from syndication.publishing import Clock, Outcome, utcnow
 from syndication.store import Store
+from syndication.store.articles import get_article
 from syndication.store.deliveries import (
     PERMANENT_PAUSE,
     Delivery,
@@ -29,6 +31,7 @@ from syndication.store.deliveries import (
     requeue,
     resume_channel,
 )
+from syndication.store.outbox import EVENT_KIND_MAX, SHARED, add_event
 from syndication.store.timeline import add_step, record_action
 
 if TYPE_CHECKING:
@@ -161,3 +164,37 @@ def resume(store: Store, channel: str, actor: str, *, known: Collection[str] | N
                       previous_reason=previous.reason if previous else None, released=int(waiting))
     log.info("channel resumed by an operator", extra={"channel": channel, "actor": actor, "released": waiting})
     return Done("resume", f"channel:{channel}", f"channel {channel} resumed; {waiting} waiting deliveries due now")
+
+
+def share_again(store: Store, article_id: str, actor: str, channel: str | None = None, *,
+                known: Collection[str] | None = None, clock: Clock = utcnow) -> tuple[Done, Outcome]:
+    """Post an article again, on purpose, to every channel or to ``channel``: an outbox event
+    (``article.shared``) that the social worker plans as new posts, whatever the flood guard says.
+
+    Returns what was done and the outcome to ``announce`` (left alone, the sweeper hands it
+    over). Raises ``NotFound`` for an unknown article or channel (``known`` as for ``pause``),
+    ``ValidationError`` for an article that is withdrawn or not released yet.
+    """
+    now = clock()
+    kind = SHARED + (f":{channel}" if channel else "")
+    with store.transaction() as session:
+        stored = get_article(session, article_id)
+        if stored is None:
+            raise NotFound(f"no article with id {article_id!r}")
+        if stored.status != "published":
+            raise ValidationError([FieldError("article", f"article {article_id} is {stored.status}; only a "
+                                                         "published article can be shared again")])
+        if channel is not None:
+            _check_channel(session, channel, known)
+            if len(kind) > EVENT_KIND_MAX:
+                raise ValidationError([FieldError("channel", f"the name {channel!r} is too long to share to it "
+                                                             "alone; share to every channel")])
+        event = add_event(session, kind, article_id, stored.revision, now=now)
+        target = f"article:{article_id}"
+        record_action(session, actor, "share", target, now=now, channel=channel, event_id=event.id)
+        add_step(session, article_id, "ops.share", now=now, actor=actor, channel=channel, event_id=event.id)
+    log.info("article shared again by an operator", extra={"article_id": article_id, "channel": channel,
+                                                           "actor": actor, "event_id": event.id})
+    where = f"channel {channel}" if channel else "every channel"
+    return (Done("share", target, f"article {article_id} will be posted again to {where}"),
+            Outcome(events=[event]))

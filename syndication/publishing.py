@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from config import SiteConfig
@@ -16,13 +16,16 @@ from syndication.articles import Article, parse_article
 from syndication.errors import NotFound, ValidationError
 from syndication.feeds.catalog import ALL, feeds_for
 from syndication.store import Store
-from syndication.store.articles import upsert_articles, withdraw_article
+from syndication.store.articles import Upserted, upsert_articles, withdraw_article
 from syndication.store.feed_state import mark_dirty
-from syndication.store.outbox import Event, add_event, add_events, mark_dispatched
+from syndication.store.outbox import RELEASED, Event, add_event, add_events, mark_dispatched
 from syndication.store.timeline import add_steps
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+# A release is armed (a Celery ETA) only this close to its time: far below any visibility
+# timeout, so the message is never handed out twice; the database holds the time itself.
+ARM_AHEAD = timedelta(seconds=6)
 
 
 def utcnow() -> datetime:
@@ -41,10 +44,13 @@ class Dispatcher(Protocol):
     def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Queue attempts at these ledger rows."""
 
+    def schedule_release(self, at: datetime) -> None:
+        """Run a release of the scheduled articles at ``at`` (soon: see ``releasing.ARM_AHEAD``)."""
+
 
 @dataclass(frozen=True)
 class Accepted:
-    """One article taken in: ``created``, ``updated``, ``unchanged`` or ``withdrawn``."""
+    """One article taken in: ``created``, ``updated``, ``unchanged``, ``scheduled`` or ``withdrawn``."""
 
     article_id: str
     revision: int
@@ -54,11 +60,22 @@ class Accepted:
 
 @dataclass
 class Outcome:
-    """What a publish did: the articles taken, the events written, the feeds dirtied."""
+    """What a publish did: the articles taken, the events written, the feeds dirtied, and when
+    the articles it scheduled are due."""
 
     accepted: list[Accepted] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     feed_keys: set[str] = field(default_factory=set)
+    releases: list[datetime] = field(default_factory=list)
+
+
+def event_kind(result: Upserted) -> str:
+    """A first publication (new, or out of withdrawn) is ``article.published``: it is posted. A
+    scheduled article sent again once its time has passed is released by that (``article.released``:
+    its age counts from now). A change to a live article is ``article.updated``."""
+    if result.previously == "scheduled":
+        return RELEASED
+    return "article.published" if result.created or result.previously == "withdrawn" else "article.updated"
 
 
 def parse_batch(raw: Sequence[Any], *, site: SiteConfig) -> tuple[list[Article], list[ValidationError]]:
@@ -78,7 +95,9 @@ def publish(store: Store, site: SiteConfig, articles: Sequence[Article], *, orig
     """Store articles (insert or update by id) with their outbox events, in one transaction.
 
     ``origin="import"`` is the backfill path: no event is written, so nothing is ever
-    announced or posted for it; its feeds are still marked for rendering.
+    announced or posted for it; its feeds are still marked for rendering. An article whose
+    ``published_at`` is in the future is stored ``scheduled``: no feed, no event, until
+    ``releasing.release_due`` releases it (``Outcome.releases`` says when).
 
     >>> outcome = publish(store, site, [article])
     >>> dispatcher.request_renders(outcome.feed_keys); dispatcher.send_events(outcome.events)
@@ -97,18 +116,23 @@ def publish(store: Store, site: SiteConfig, articles: Sequence[Article], *, orig
         results = upsert_articles(session, items, origin=origin, now=now)
         dirty = {key for r in results for key in r.feed_keys}
         mark_dirty(session, ((k, labels.get(k, "")) for k in dirty), now=now)
-        announced = [r for r in results if r.changed and origin != "import"]
-        events = add_events(session, [("article.published" if r.created else "article.updated", r.article_id,
-                                       r.revision) for r in announced], now=now)
+        announced = [r for r in results if r.changed and origin != "import" and r.status == "published"]
+        events = add_events(session, [(event_kind(r), r.article_id, r.revision) for r in announced], now=now)
         event_of = {id(r): e for r, e in zip(announced, events)}
         outcome.events.extend(events)
+        due = {a.id: a.published_at for a in articles}
         steps = []
         for r in results:
-            status = "created" if r.created else "updated" if r.changed else "unchanged"
+            status = ("scheduled" if r.status == "scheduled" and r.changed else "created" if r.created
+                      else "updated" if r.changed else "unchanged")
             event = event_of.get(id(r))
             steps.append((r.article_id, "imported" if origin == "import" else "stored",
                           {"revision": r.revision, "status": status,
                            **({"event_id": event.id} if event else {})}))
+            if status == "scheduled":
+                steps.append((r.article_id, "scheduled", {"revision": r.revision,
+                                                          "release_at": due[r.article_id].isoformat()}))
+                outcome.releases.append(due[r.article_id])
             outcome.accepted.append(Accepted(r.article_id, r.revision, status, event.id if event else None))
         add_steps(session, steps, now=now)
     outcome.feed_keys = dirty
@@ -150,6 +174,10 @@ def announce(store: Store, dispatcher: Dispatcher, outcome: Outcome, *, clock: C
             dispatcher.request_renders(sorted(outcome.feed_keys))
         if outcome.events:
             dispatcher.send_events(outcome.events)
+        # Only a release due soon is armed here; the sweeper arms the others as their time nears.
+        for at in sorted(set(outcome.releases)):
+            if at - clock() <= ARM_AHEAD:
+                dispatcher.schedule_release(at)
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the work to the sweeper
         log.warning("dispatch failed; the sweeper will retry", extra={"error": repr(exc),
                                                                      "events": [e.id for e in outcome.events]})

@@ -12,29 +12,38 @@ from datetime import datetime, timedelta
 from config import SiteConfig
 from syndication.articles import StoredArticle
 from config.site import ChannelConfig
-from syndication.channels.base import Channel
+from syndication.channels.base import Channel, PostRules
 from syndication.channels.registry import rules_for
-from syndication.compose import compose_post, template_for
+from syndication.compose import ComposedPost, compose_post, template_for
 from syndication.text import slugify
 from syndication.publishing import Clock, utcnow
 from syndication.store import Store
 from syndication.store.articles import get_article
-from syndication.store.deliveries import cancel_pending_posts, deliveries_of, ensure_delivery
-from syndication.store.outbox import Event, get_event, mark_processed
+from syndication.store.deliveries import SHARE, cancel_pending_posts, deliveries_of, ensure_delivery, makes_post
+from syndication.store.outbox import RELEASED, SHARED, Event, get_event, mark_processed
 from syndication.store.timeline import add_step
 
 log = logging.getLogger(__name__)
-POST_ACTIONS = ("post", "correct")
 
 
-def skip_reason(stored: StoredArticle, event: Event, site: SiteConfig) -> str | None:
-    """Why this article must not be posted, or None. The flood guard lives here."""
+def skip_reason(stored: StoredArticle, event: Event, site: SiteConfig, action: str = "post") -> str | None:
+    """Why this article must not be posted, or None. The flood guard lives here.
+
+    The flood guard counts from when the article went out: for a released article that is
+    the release (its event), so an embargoed story is posted however long it was held; a
+    correction the CMS asked for and an operator's share are posted whatever the age.
+    """
+    if action.startswith(SHARE):  # on purpose: an operator asked for it, backfill and all
+        return "withdrawn" if stored.withdrawn else "scheduled: not released yet" if stored.scheduled else None
     if stored.origin == "import":
         return "imported (backfill is never posted)"
     if stored.withdrawn:
         return "withdrawn before it was posted"
+    if stored.scheduled:
+        return "scheduled: not released yet"
+    asked = action == "correct" and bool(stored.article.social and stored.article.social.correction)
     max_age = timedelta(hours=site.social.max_age_hours)
-    if stored.article.published_at < event.created_at - max_age:
+    if event.kind != RELEASED and not asked and stored.article.published_at < event.created_at - max_age:
         return f"older than {site.social.max_age_hours:g} h when published (flood guard)"
     if stored.article.social and stored.article.social.skip:
         return "the article asks not to be posted (social.skip)"
@@ -57,9 +66,23 @@ def route_reason(config: ChannelConfig, section: str | None) -> str | None:
     return None
 
 
+def _compose(stored: StoredArticle, action: str, name: str, channel: Channel, site: SiteConfig,
+             rules: PostRules) -> ComposedPost:
+    config = site.channel(name)
+    if action == "correct":
+        # Its own template, never the article's social.text (the text of the original post).
+        article = stored.article.model_copy(update={"social": None})
+        return compose_post(article, template=config.correction_template, staff=site.staff, mention_authors=False,
+                            max_length=channel.max_weighted_length, rules=rules,
+                            template_name=f"channels.{name}.correction_template")
+    return compose_post(stored.article, template=template_for(config, stored.article.section), staff=site.staff,
+                        mention_authors=site.social.mention_authors, max_length=channel.max_weighted_length,
+                        rules=rules, template_name=f"channels.{name}.template")
+
+
 def _plan_posts(session, stored: StoredArticle, event: Event, action: str, site: SiteConfig,  # type: ignore[no-untyped-def]
                 channels: Mapping[str, Channel], now: datetime) -> list[int]:
-    reason = skip_reason(stored, event, site)
+    reason = skip_reason(stored, event, site, action)
     existing = deliveries_of(session, stored.article.id)
     ids: list[int] = []
     for name, channel in channels.items():
@@ -70,10 +93,7 @@ def _plan_posts(session, stored: StoredArticle, event: Event, action: str, site:
         not_here = reason or route_reason(config, stored.article.section)
         # An article that will not be posted is not composed: in a backfill burst that was a third
         # of the social worker's time.
-        composed = None if not_here else compose_post(
-            stored.article, template=template_for(config, stored.article.section), staff=site.staff,
-            mention_authors=site.social.mention_authors, max_length=channel.max_weighted_length,
-            rules=rules_for(channels, name), template_name=f"channels.{name}.template")
+        composed = None if not_here else _compose(stored, action, name, channel, site, rules_for(channels, name))
         why = not_here or (composed.skipped if composed else None)
         delivery, created = ensure_delivery(session, article_id=stored.article.id, revision=event.revision,
                                             channel=name, action=action, text=composed.text if composed else None,
@@ -97,7 +117,7 @@ def _plan_deletes(session, stored: StoredArticle, event: Event, channels: Mappin
         add_step(session, stored.article.id, "delivery.cancelled", now=now, count=cancelled)
     ids = []
     live = {d.channel for d in deliveries_of(session, stored.article.id)
-            if d.action in POST_ACTIONS and d.state in ("posted", "claimed")}
+            if makes_post(d.action) and d.state in ("posted", "claimed")}
     for name in sorted(live):
         delivery, created = ensure_delivery(session, article_id=stored.article.id, revision=event.revision,
                                             channel=name, action="delete", text=None, now=now)
@@ -132,6 +152,13 @@ def plan_events(store: Store, site: SiteConfig, channels: Mapping[str, Channel],
     return [d for event_id in event_ids for d in plan_event(store, site, channels, event_id, clock=clock)]
 
 
+def _correction_wanted(stored: StoredArticle, event: Event, site: SiteConfig) -> bool:
+    """An update is posted as a correction when the site posts every one (``correction_posts``)
+    or the CMS marked this one (``social.correction: true``, on the revision of the event)."""
+    asked = stored.revision == event.revision and bool(stored.article.social and stored.article.social.correction)
+    return site.social.correction_posts or asked
+
+
 def _plan_one(session, site: SiteConfig, channels: Mapping[str, Channel], event_id: str,  # type: ignore[no-untyped-def]
               now: datetime) -> list[int]:
     event = get_event(session, event_id)
@@ -141,10 +168,14 @@ def _plan_one(session, site: SiteConfig, channels: Mapping[str, Channel], event_
     stored = get_article(session, event.article_id)
     if stored is None:
         return []
-    if event.kind == "article.published":
+    if event.kind in ("article.published", RELEASED):
         ids = _plan_posts(session, stored, event, "post", site, channels, now)
-    elif event.kind == "article.updated" and site.social.correction_posts:
+    elif event.kind == "article.updated" and _correction_wanted(stored, event, site):
         ids = _plan_posts(session, stored, event, "correct", site, channels, now)
+    elif event.kind.startswith(SHARED):
+        only = event.kind.partition(":")[2]
+        ids = _plan_posts(session, stored, event, SHARE + event.id.replace("-", "")[:10], site,
+                          {n: c for n, c in channels.items() if not only or n == only}, now)
     elif event.kind == "article.withdrawn":
         ids = _plan_deletes(session, stored, event, channels, now)
     else:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from config import SiteConfig
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, all_pauses, count_by_state, list_deliveries, posts_in_window
+from syndication.store.articles import count_articles, upcoming_releases
 from syndication.store.feed_state import all_states
 from syndication.store.hub_pings import hub_health
 from syndication.store.outbox import count_pending, oldest_pending
@@ -26,6 +27,7 @@ OUTBOX_LAG_LIMIT = timedelta(seconds=60)
 HUB_FAILING_AFTER = 3  # failed attempts at one owed ping before a hub is a problem
 STALE_FEED_LIMIT = timedelta(minutes=5)
 RECENT_FAILURES = 50
+UPCOMING_RELEASES = 20
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,23 @@ class OutboxStatus:
                 "lag_s": round(self.lag(now).total_seconds(), 1)}
 
 
+@dataclass(frozen=True)
+class ReleaseStatus:
+    """Scheduled articles: how many, and the soonest (each with its time)."""
+
+    count: int
+    upcoming: list[tuple[str, str, datetime]]  # (article id, title, release time), soonest first
+
+    def overdue(self, now: datetime) -> timedelta:
+        """How long the soonest release is past its time (zero when none is)."""
+        return max(timedelta(0), now - self.upcoming[0][2]) if self.upcoming else timedelta(0)
+
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        return {"count": self.count, "upcoming": [
+            {"article_id": i, "title": t, "release_at": _iso(at), "in_s": round((at - now).total_seconds(), 1)}
+            for i, t, at in self.upcoming]}
+
+
 @dataclass
 class Status:
     """One snapshot of the whole pipeline; ``problems`` lists what needs attention."""
@@ -132,6 +151,7 @@ class Status:
     failed_by_channel: dict[str, int]
     hubs: list[HubStatus] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    releases: ReleaseStatus = field(default_factory=lambda: ReleaseStatus(0, []))
 
     @property
     def failed_count(self) -> int:
@@ -139,8 +159,8 @@ class Status:
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON with exactly the keys ``queues``, ``workers``, ``outbox``, ``channels``,
-        ``feeds``, ``failures`` and ``hubs``; ``None`` for queues or workers means the broker was not
-        reachable."""
+        ``feeds``, ``failures``, ``hubs`` and ``scheduled``; ``None`` for queues or workers means
+        the broker was not reachable."""
         return {
             "queues": dict(self.queues) if self.queues is not None else None,
             "workers": list(self.workers) if self.workers is not None else None,
@@ -150,6 +170,7 @@ class Status:
             "failures": {"count": self.failed_count, "by_channel": dict(self.failed_by_channel),
                          "recent": [failure_json(d) for d in self.failed]},
             "hubs": [h.as_json() for h in self.hubs],
+            "scheduled": self.releases.as_json(self.now),
         }
 
 
@@ -232,6 +253,10 @@ def find_problems(status: Status, *, outbox_limit: timedelta = OUTBOX_LAG_LIMIT,
         if hub.failing:
             problems.append(f"hub {urlsplit(hub.hub).hostname} failing: {hub.pending} ping(s) owed, "
                             f"{hub.most_attempts} attempts, last error {hub.last_error}")
+    overdue = status.releases.overdue(status.now)
+    if overdue > outbox_limit:
+        problems.append(f"scheduled release {_minutes(overdue)} overdue (article {status.releases.upcoming[0][0]}): "
+                        "are the workers and beat running?")
     for feed in status.feeds:
         if feed.stale_since and feed.stale_for(status.now) > stale_limit:
             problems.append(f"feed {feed.feed} stale for {_minutes(feed.stale_for(status.now))}")
@@ -251,11 +276,14 @@ def collect_status(store: Store, site: SiteConfig, *, queues: Mapping[str, int] 
     with store.read() as session:
         counts = count_by_state(session)
         failed = list_deliveries(session, state="failed", limit=RECENT_FAILURES)
+        scheduled = count_articles(session, status="scheduled")
+        upcoming = [(s.article.id, s.article.title, s.article.published_at)
+                    for s in upcoming_releases(session, limit=UPCOMING_RELEASES)]
     status = Status(now=now, queues=dict(queues) if queues is not None else None,
                     workers=sorted(workers) if workers is not None else None,
                     outbox=_outbox(store), channels=_channels(store, site, channels, now), feeds=_feeds(store),
                     failed=failed,
                     failed_by_channel={c: n for (c, s), n in counts.items() if s == "failed" and n},
-                    hubs=_hubs(store, site))
+                    hubs=_hubs(store, site), releases=ReleaseStatus(scheduled, upcoming))
     status.problems = find_problems(status)
     return status

@@ -18,6 +18,7 @@ TASK_NAMES = {
     "ping_hubs": "syndication.ping_hubs",
     "deliver": "syndication.deliver",
     "sweep": "syndication.sweep",
+    "release": "syndication.release",
 }
 
 
@@ -58,6 +59,8 @@ def create_app(settings: Settings) -> Celery:
         task_routes={
             TASK_NAMES["render_feed"]: {"queue": "feeds"},
             TASK_NAMES["sweep"]: {"queue": "control"},
+            # Releases of scheduled articles ride the renders' queue: read first, never behind posts.
+            TASK_NAMES["release"]: {"queue": "urgent"},
             TASK_NAMES["process_event"]: {"queue": "social"},
             TASK_NAMES["process_events"]: {"queue": "social"},
             TASK_NAMES["deliver"]: {"queue": "social"},

@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
 from celery import Celery
 
@@ -71,6 +72,12 @@ class CeleryDispatcher:
         with self._breaker(), self.app.producer_or_acquire() as producer:
             for delivery_id in delivery_ids:
                 self.app.send_task(TASK_NAMES["deliver"], args=[delivery_id], queue="social", producer=producer)
+
+    def schedule_release(self, at: datetime) -> None:
+        # A short ETA only (the caller arms releases due within seconds): the database holds the
+        # time, this is the alarm. An ETA beyond the visibility timeout would run twice.
+        with self._breaker():
+            self.app.send_task(TASK_NAMES["release"], args=[at.isoformat()], queue="urgent", eta=at)
 
     def ping(self) -> bool:
         """Readiness: can we reach the broker?"""

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app, shared_task
 from celery.signals import worker_ready
 
 from syndication import metrics
 from syndication.publishing import utcnow
+from syndication.releasing import arm_next, release_and_arm
 from syndication.rendering import damaged_feeds
 from syndication.rendering import render_feed as render_feed_files
 from syndication.delivering import release_dead_claims, run_delivery
@@ -42,6 +43,11 @@ def _forget_pending(**_: object) -> None:
     # Feed files are written without fsync: after a machine crash some may not hold what their
     # last render wrote. Those feeds become stale here, and the sweeper dispatches their renders.
     damaged_feeds(res.store, res.feeds_dir, clock=utcnow)
+    # Scheduled articles that fell due while the stack was down are released now, not at the next sweep.
+    try:
+        release_and_arm(res.store, res.site, _dispatcher(), clock=utcnow)
+    except Exception as exc:  # noqa: BLE001 - the database may be starting too; the sweeper releases them
+        log.warning("could not release overdue articles at start", extra={"error": repr(exc)})
 
 
 def _dispatcher() -> CeleryDispatcher:
@@ -102,6 +108,19 @@ def deliver(delivery_id: int) -> None:
                  backoff_cap_s=res.settings.delivery_backoff_cap_s)
 
 
+@shared_task(name=TASK_NAMES["release"], ignore_result=True)
+def release(at: str) -> None:
+    """The alarm of a scheduled release: release what is due and arm the next one."""
+    res = resources.get()
+    due = datetime.fromisoformat(at)
+    if utcnow() < due:  # the timer rang a little early: ring again at the time itself
+        _dispatcher().schedule_release(due)
+        return
+    outcome = release_and_arm(res.store, res.site, _dispatcher(), clock=utcnow, arm=False)
+    if outcome.accepted:  # only the alarm that released something arms the next: alarms never multiply
+        arm_next(res.store, _dispatcher(), clock=utcnow)
+
+
 @shared_task(name=TASK_NAMES["sweep"])
 def sweep() -> None:
     """Dispatch what was committed but never handed over (Redis down, process killed)."""
@@ -110,6 +129,7 @@ def sweep() -> None:
         res.broker.clear_pending()  # flags may name messages the restart lost
         forget_dispatches(res.store, clock=utcnow)
     release_dead_claims(res.store, host=HOST, alive=pid_alive, clock=utcnow)
+    release_and_arm(res.store, res.site, _dispatcher(), clock=utcnow)
     sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s),
                  redispatch_after=timedelta(seconds=res.settings.redispatch_after_s))
     if pings_due(res.store, now=utcnow()):

@@ -9,11 +9,15 @@ from rich.table import Table
 
 from syndication.articles import Article
 from apps.cli.output import console, errors, fail, print_json
+from apps.cli.ops import os_user
 from apps.cli.runtime import Runtime
 from syndication.errors import NotFound, SyndicationError, ValidationError
 from syndication.importing import Record, read_sources
 from syndication.articles import parse_article
 from syndication.publishing import publish, unpublish, utcnow
+from syndication.channels.registry import channel_names
+from syndication.operations import share_again
+from syndication.refiling import refile_all
 from syndication.rendering import render_all, render_feed
 from syndication.store.articles import get_article, list_articles
 from syndication.store.timeline import steps_of
@@ -37,6 +41,8 @@ def import_command(
     """
     rt: Runtime = ctx.obj
     records = list(read_sources(paths))
+    if not records:
+        fail(f"{', '.join(paths)}: holds no articles (an empty file or folder); nothing was imported")
     refused: list[dict[str, str]] = []
     stored = 0
     batch: list[Article] = []
@@ -86,15 +92,28 @@ def render_command(
     all_feeds: Annotated[bool, typer.Option("--all", help="Render every feed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render feeds now, in every format."""
+    """Render feeds now, in every format.
+
+    With ``--all``, every article is first filed again under the site's ``[feeds]`` (after a
+    change there), and the files of feeds that no longer exist are deleted.
+    """
     rt: Runtime = ctx.obj
     if not feed and not all_feeds:
         fail("name a FEED or pass --all", 2)
+    refiled = None
     try:
+        if all_feeds:
+            refiled = refile_all(rt.store, rt.site, rt.feeds_dir, clock=utcnow)
         results = (render_all(rt.store, rt.site, rt.feeds_dir, clock=utcnow) if all_feeds
                    else [render_feed(rt.store, rt.site, rt.feeds_dir, feed or "all", clock=utcnow)])
     except SyndicationError as exc:
         fail(str(exc), 2)
+    if refiled is not None:
+        # On stderr, so that --json's standard output stays the list of feeds scripts read.
+        errors.print(f"re-filed {refiled.articles} article(s) under [feeds] ({refiled.added} feed "
+                     f"membership(s) added, {refiled.removed} removed); deleted the files of "
+                     f"{len(refiled.gone)} feed(s) that no longer exist" +
+                     (f": {', '.join(refiled.gone)}" if refiled.gone else ""), highlight=False, soft_wrap=True)
     _ping_hubs(rt)
     if as_json:
         print_json([{"feed": r.feed_key, "items": r.item_count, "changed": r.changed} for r in results])
@@ -168,3 +187,28 @@ def unpublish_command(ctx: typer.Context, article_id: str, as_json: JsonOpt = Fa
         print_json({"id": article_id, "status": outcome.accepted[0].status, "events": [e.id for e in outcome.events]})
     else:
         console.print(f"{article_id}: {outcome.accepted[0].status}")
+
+
+@articles_app.command("share")
+def share_command(
+    ctx: typer.Context,
+    article_id: str,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", show_default="the OS user",
+                                              help="Who is acting, for the ops log.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post an article again, on purpose (every channel, or one): recorded as an operator action.
+
+    The running workers post it within seconds (their sweeper picks the request up).
+    """
+    rt: Runtime = ctx.obj
+    try:
+        done, _ = share_again(rt.store, article_id, actor or os_user(), channel,
+                              known=channel_names(rt.site, rt.settings))
+    except (NotFound, ValidationError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"action": done.action, "target": done.target, "message": done.message})
+    else:
+        console.print(done.message)

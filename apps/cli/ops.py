@@ -75,6 +75,11 @@ def _print_status(status: Status) -> None:
     outbox = data["outbox"]
     console.print(f"Outbox: {outbox['pending']} unprocessed, oldest {outbox['lag_s']:.0f} s old"
                   if outbox["pending"] else "Outbox: every event processed")
+    scheduled = data["scheduled"]
+    if scheduled["count"]:
+        soonest = scheduled["upcoming"][0]
+        console.print(f"Scheduled: {scheduled['count']} article(s); next {soonest['article_id']} at "
+                      f"{soonest['release_at']} (in {soonest['in_s']:.0f} s)", highlight=False)
     channels = Table("channel", "state", "until", "reason", "budget left", title="Channels")
     for c in data["channels"]:
         state = "[yellow]paused[/yellow]" if c["state"] == "paused" else "[green]active[/green]"

@@ -31,7 +31,8 @@ from jinja2 import Environment, PackageLoader
 
 from syndication.errors import NotFound, ValidationError
 from syndication.metrics import render_metrics
-from syndication.operations import Done, discard_delivery, pause, resume, retry_all, retry_delivery
+from syndication.operations import Done, discard_delivery, pause, resume, retry_all, retry_delivery, share_again
+from syndication.publishing import announce
 from syndication.status import Status, collect_status
 from syndication.store.articles import feed_keys_of, find_by_url, get_article
 from syndication.store.deliveries import deliveries_of, list_deliveries
@@ -122,13 +123,19 @@ def _ago(value: datetime | None, now: datetime) -> str:
     return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago" if seconds < 7200 else f"{seconds // 3600} h ago"
 
 
+def _within(seconds: float) -> str:
+    """How far ahead a time is, as a person says it."""
+    s = int(seconds)
+    return f"{s} s" if s < 120 else f"{s // 60} min" if s < 7200 else f"{s // 3600} h" if s < 172800 else f"{s // 86400} days"
+
+
 def _web_link(url: str | None) -> str | None:
     return url if url and urlsplit(url).scheme in ("http", "https") else None
 
 
 def templates() -> Environment:
     env = Environment(autoescape=True, loader=PackageLoader("apps.web"))
-    env.filters.update(ts=_ts, clock=_clock, web_link=_web_link)
+    env.filters.update(ts=_ts, clock=_clock, web_link=_web_link, within=_within)
     env.globals.update(ago=_ago)
     return env
 
@@ -292,8 +299,10 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
                 return page(request, "ops_article.html", principal, status_code=404, q=article_id, stored=None)
             steps, deliveries = steps_of(session, article_id), deliveries_of(session, article_id)
             feeds = feed_keys_of(session, article_id)
+        channels = (ctx.channel_names if ctx.channel_names is not None
+                    else [n for n, c in ctx.site.channels.items() if c.enabled])
         return page(request, "ops_article.html", principal, q=article_id, stored=stored, steps=steps,
-                    deliveries=deliveries, feeds=feeds)
+                    deliveries=deliveries, feeds=feeds, channels=channels)
 
     @router.post("/ops/deliveries/{delivery_id}/retry")
     def retry_one(request: Request, delivery_id: int, csrf: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
@@ -307,6 +316,16 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
     def retry_every(request: Request, csrf: str = Form(""), channel: str = Form(""),
                     next: str = Form("/ops")) -> Response:  # noqa: A002
         return act(request, csrf, next, lambda actor: retry_all(ctx.store, actor, channel or None, clock=ctx.clock))
+
+    @router.post("/ops/share")
+    def share(request: Request, csrf: str = Form(""), article: str = Form(""), channel: str = Form(""),
+              next: str = Form("/ops")) -> Response:  # noqa: A002
+        def action(actor: str) -> Done:
+            done, outcome = share_again(ctx.store, article, actor, channel or None, known=ctx.channel_names,
+                                        clock=ctx.clock)
+            announce(ctx.store, ctx.dispatcher, outcome, clock=ctx.clock)  # or the sweeper, if the broker is down
+            return done
+        return act(request, csrf, next, action)
 
     @router.post("/ops/channels/{channel}/pause")
     def pause_channel(request: Request, channel: str, csrf: str = Form(""), reason: str = Form(""),

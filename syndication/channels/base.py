@@ -8,6 +8,8 @@ already holds this text.
 """
 from __future__ import annotations
 
+import html
+
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,8 +108,14 @@ class Channel(Protocol):
     name: str
     max_weighted_length: int
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
         """Publish ``text``, which links to the article at ``url``.
+
+        ``reply_to``: the remote id of an earlier post of this account to answer (a correction
+        answers the original post). A channel without replies posts on its own and ignores it;
+        one with them threads it (X ``reply.in_reply_to_tweet_id``, Mastodon
+        ``in_reply_to_id``).
 
         Raises ``RateLimited``, ``TransientChannelError``, ``RejectedPost`` (this request
         refused), ``PermanentChannelError`` (the channel refused) or ``AlreadyPosted``.
@@ -118,13 +126,28 @@ class Channel(Protocol):
         """Remove a post. Deleting a post that is already gone is not an error."""
         ...
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest recent post of this account that links to ``url``, if any.
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest recent post of this account that links to ``url``, if any; with ``text``,
+        only a post of that text (its links aside, which a service may shorten).
 
-        Used to settle an unknown outcome (a crash or a dropped connection after posting).
+        Used to settle an unknown outcome (a crash or a dropped connection after posting). A
+        correction passes its ``text``: the original post links to the same URL and must not
+        count as the correction.
         """
         ...
 
     def add_list_member(self, handle: str) -> None:
         """Add ``handle`` to the channel's staff list; a no-op where there is none."""
         ...
+
+
+def same_words(posted: str, text: str) -> bool:
+    """Whether a post a service holds says ``text``, its links aside: services rewrite links
+    (X to t.co URLs, Mastodon and Bluesky shorten what they show) and escape HTML entities.
+
+    Spec: X API v2 Tweet object — ``text`` has every link replaced by a t.co URL and ``&``,
+    ``<``, ``>`` escaped as HTML entities.
+    """
+    def words(t: str) -> list[str]:
+        return [word for word in html.unescape(t).split() if "://" not in word]
+    return words(posted) == words(text)

@@ -37,7 +37,7 @@ from atproto import Client, Request, Session, models
 from atproto import exceptions as at
 from pydantic import BaseModel, SecretStr, model_validator
 
-from syndication.channels.base import Media, PostContext, PostResult, PostRules, social_handle
+from syndication.channels.base import Media, PostContext, PostResult, PostRules, same_words, social_handle
 from syndication.errors import (
     AlreadyPosted,
     ChannelError,
@@ -199,8 +199,10 @@ class BlueskyChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
-        """Create the post under the delivery's record key. Raises ``RateLimited``,
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
+        """Create the post under the delivery's record key, as a reply to the account's post
+        ``reply_to`` (an ``at://`` URI) when given and still there. Raises ``RateLimited``,
         ``TransientChannelError``, ``RejectedPost`` (400: this post refused, e.g. over 300
         graphemes), ``AlreadyPosted`` (that key exists: an earlier attempt made it) or
         ``PermanentChannelError``."""
@@ -213,6 +215,8 @@ class BlueskyChannel:
             "facets": self._call("resolving mentions", lambda: facets_for(text, self._did_of)),
             "embed": {"$type": "app.bsky.embed.external", "external": card},
         }
+        if reply := self._reply_ref(reply_to):
+            record["reply"] = reply
         try:
             created = self._call("posting", lambda: self._client.com.atproto.repo.create_record(
                 models.ComAtprotoRepoCreateRecord.Data(repo=self._did(), collection=POST, rkey=rkey, record=record)))
@@ -234,12 +238,14 @@ class BlueskyChannel:
             models.ComAtprotoRepoDeleteRecord.Data(repo=self._did(), collection=POST, rkey=rkey)))
         log.info("bluesky post deleted", extra={"channel": self.name, "remote_id": remote_id})
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest of the account's last 50 posts that links to ``url``, if any."""
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest of the account's last 50 posts that links to ``url`` (and whose text is
+        ``text``, links aside, when given), if any."""
         answer = self._call("reading recent posts", lambda: self._client.com.atproto.repo.list_records(
             models.ComAtprotoRepoListRecords.Params(repo=self._did(), collection=POST, limit=_RECENT_POSTS)))
         for item in answer.records or []:
-            if any(_same_url(link, url) for link in _links(item.value)):
+            if any(_same_url(link, url) for link in _links(item.value)) and (
+                    text is None or same_words(str(_get(item.value, "text") or ""), text)):
                 return PostResult(item.uri, self._web_url(item.uri))
         return None
 
@@ -358,6 +364,21 @@ class BlueskyChannel:
         with self._lock:
             self._dids[handle] = did
         return did
+
+    def _reply_ref(self, reply_to: str | None) -> dict[str, Any] | None:
+        """Spec: app.bsky.feed.post#replyRef — root and parent are strong refs (uri and cid);
+        the original post is both, as it answers nothing itself. An original that is gone
+        (400 RecordNotFound) leaves the post on its own."""
+        if not reply_to:
+            return None
+        rkey = reply_to.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            found = self._call("reading the original post", lambda: self._client.com.atproto.repo.get_record(
+                models.ComAtprotoRepoGetRecord.Params(repo=self._did(), collection=POST, rkey=rkey)))
+        except RejectedPost:
+            return None
+        ref = {"uri": found.uri, "cid": found.cid}
+        return {"root": ref, "parent": ref}
 
     def _exists(self, collection: str, rkey: str) -> bool:
         try:

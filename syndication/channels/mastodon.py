@@ -26,7 +26,15 @@ import mastodon
 import regex
 from pydantic import BaseModel, SecretStr, field_validator, model_validator
 
-from syndication.channels.base import Media, PostContext, PostResult, PostRules, attach_media, social_handle
+from syndication.channels.base import (
+    Media,
+    PostContext,
+    PostResult,
+    PostRules,
+    attach_media,
+    same_words,
+    social_handle,
+)
 from syndication.errors import (
     ConfigError,
     PermanentChannelError,
@@ -138,6 +146,18 @@ def _explain(exc: mastodon.MastodonAPIError) -> str:
     return f"{_status_code(exc)} {_said(exc) or reason}".strip()
 
 
+def _plain(status: Any) -> str:
+    """A status's text: Mastodon answers it as HTML, a link's scheme and the rest of it in
+    separate spans, paragraphs and line breaks as tags."""
+    content = re.sub(r"<br\s*/?>|</p>", " ", str(status.get("content") or ""))
+    return html.unescape(re.sub(r"<[^>]+>", "", content))
+
+
+def _local_mentions(text: str) -> str:
+    """``text`` as Mastodon shows it: a mention without its instance (``@name@host`` as ``@name``)."""
+    return re.sub(r"(@\w+)@[\w.-]+", r"\1", text)
+
+
 def _links(status: Any) -> set[str]:
     found = {html.unescape(h) for h in _HREF.findall(str(status.get("content") or ""))}
     card = status.get("card") or {}
@@ -206,8 +226,10 @@ class MastodonChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
-        """Create a status with the account's visibility and the article's language.
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
+        """Create a status with the account's visibility and the article's language, as a reply
+        to the account's status ``reply_to`` when given.
 
         The ``Idempotency-Key`` is the delivery's key, so a retry after a lost answer gets
         the status made the first time (Mastodon keeps keys for an hour; after that
@@ -218,7 +240,7 @@ class MastodonChannel:
         media_ids, notes = attach_media(context, self._upload)
         with self._translate("posting"):
             status = self._client.status_post(
-                text, visibility=self._settings.visibility, media_ids=media_ids,
+                text, visibility=self._settings.visibility, media_ids=media_ids, in_reply_to_id=reply_to,
                 language=_language(context, self._settings.language),
                 idempotency_key=idempotency_key(text, url, context))
         status_id = str(status.get("id") or "")
@@ -237,13 +259,15 @@ class MastodonChannel:
                 return
         log.info("mastodon post deleted", extra={"channel": self.name, "remote_id": remote_id})
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest of the account's last 40 statuses that links to ``url``, if any."""
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest of the account's last 40 statuses that links to ``url`` (and whose text is
+        ``text``, links and mentions aside, when given), if any."""
         my_id = self._account_id()
         with self._translate("reading recent posts"):
             statuses = self._client.account_statuses(my_id, limit=_RECENT_POSTS, exclude_reblogs=True)
         for status in statuses or []:
-            if any(_same_url(link, url) for link in _links(status)):
+            if any(_same_url(link, url) for link in _links(status)) and (
+                    text is None or same_words(_plain(status), _local_mentions(text))):
                 return PostResult(str(status["id"]), str(status.get("url") or status.get("uri") or ""))
         return None
 

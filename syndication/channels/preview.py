@@ -4,6 +4,7 @@ Posts are kept in memory and, when a file is given, appended to it as JSON lines
 line per action, so ``make run`` shows posting without an account anywhere::
 
     {"action": "post", "id": "…", "url": "https://…", "text": "…", "at": "2026-05-01T09:30:00+00:00"}
+    {"action": "post", "id": "…", "url": "https://…", "text": "Correction: …", "at": "…", "reply_to": "…"}
     {"action": "delete", "id": "…", "at": "…"}
     {"action": "add_list_member", "handle": "adareporter", "at": "…"}
 
@@ -16,7 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class PreviewPost:
     url: str
     posted_at: datetime
     deleted: bool = False
+    reply_to: str | None = None
 
     @property
     def result(self) -> PostResult:
@@ -91,15 +93,17 @@ class PreviewChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
-        """Record ``text`` as posted. Raises ``AlreadyPosted`` for a repeated text when
-        ``reject_duplicates`` is on, ``PermanentChannelError`` if the file cannot be written."""
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
+        """Record ``text`` as posted (as a reply to ``reply_to``, when given). Raises
+        ``AlreadyPosted`` for a repeated text when ``reject_duplicates`` is on,
+        ``PermanentChannelError`` if the file cannot be written."""
         with self._lock:
             if self._reject_duplicates and any(p.text == text for p in self._live_posts()):
                 raise AlreadyPosted(f"{self.name}: this text was posted before")
-            post = PreviewPost(uuid.uuid4().hex, text, url, self._clock())
+            post = PreviewPost(uuid.uuid4().hex, text, url, self._clock(), reply_to=reply_to)
             self._append({"action": "post", "id": post.remote_id, "url": url, "text": text,
-                          "at": post.posted_at.isoformat()})
+                          "at": post.posted_at.isoformat(), **({"reply_to": reply_to} if reply_to else {})})
             self._posts.append(post)
         log.info("preview post", extra={"channel": self.name, "remote_id": post.remote_id, "url": url})
         return post.result
@@ -109,17 +113,18 @@ class PreviewChannel:
         with self._lock:
             self._append({"action": "delete", "id": remote_id, "at": self._clock().isoformat()})
             self._posts = [
-                PreviewPost(p.remote_id, p.text, p.url, p.posted_at, True) if p.remote_id == remote_id else p
+                replace(p, deleted=True) if p.remote_id == remote_id else p
                 for p in self._posts
             ]
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest live post linking to ``url``: from the file when there is one (so a
-        restarted process sees earlier posts), else from memory."""
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest live post linking to ``url`` (and of ``text``, when given): from the file
+        when there is one (so a restarted process sees earlier posts), else from memory."""
         with self._lock:
             posts = list(self._file_posts()) if self.path is not None else self._posts
             for post in reversed(posts):
-                if not post.deleted and (post.url == url or url in post.text.split()):
+                if not post.deleted and (post.url == url or url in post.text.split()) \
+                        and (text is None or post.text == text):
                     return post.result
         return None
 
@@ -180,8 +185,9 @@ class PreviewChannel:
                 continue
             if record.get("action") == "post":
                 posts[record["id"]] = PreviewPost(record["id"], record.get("text", ""), record.get("url", ""),
-                                                  datetime.fromisoformat(record["at"]))
+                                                  datetime.fromisoformat(record["at"]),
+                                                  reply_to=record.get("reply_to"))
             elif record.get("action") == "delete" and record.get("id") in posts:
                 old = posts[record["id"]]
-                posts[old.remote_id] = PreviewPost(old.remote_id, old.text, old.url, old.posted_at, True)
+                posts[old.remote_id] = replace(old, deleted=True)
         yield from posts.values()

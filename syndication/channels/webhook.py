@@ -140,11 +140,13 @@ class WebhookChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
-        """Send ``article.published`` (or ``article.updated``) with the article and ``text``."""
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
+        """Send ``article.published`` (or ``article.updated``) with the article and ``text``;
+        ``reply_to`` (a correction's original) goes along as ``data.reply_to``."""
         context = context or PostContext(key=url, event="article.published", occurred_at=self._clock())
         msg_id = message_id(context.key)
-        self._send(msg_id, context.event, context, text)
+        self._send(msg_id, context.event, context, text, reply_to=reply_to)
         return PostResult(msg_id, f"webhook://{self.name}/{msg_id}")
 
     def delete(self, remote_id: str, *, context: PostContext | None = None) -> None:
@@ -153,7 +155,7 @@ class WebhookChannel:
         self._send(message_id(f"{context.key}:{remote_id}"), "article.withdrawn", context, None,
                    replaces=remote_id)
 
-    def find_post(self, url: str) -> PostResult | None:
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
         """An endpoint cannot be asked what it received: None, so an unknown outcome is sent
         again with the same ``webhook-id``, which receivers use to drop the duplicate."""
         return None
@@ -164,8 +166,10 @@ class WebhookChannel:
     # -- internals -----------------------------------------------------------------------
 
     def _send(self, msg_id: str, event: str, context: PostContext, text: str | None, *,
-              replaces: str | None = None) -> None:
+              replaces: str | None = None, reply_to: str | None = None) -> None:
         data: dict[str, Any] = {"article": public_fields(context.article) if context.article else None, "text": text}
+        if reply_to:
+            data["reply_to"] = reply_to  # the webhook-id of the post a correction answers
         if replaces:
             data["webhook_id"] = replaces  # the message this withdrawal is about
         body = json.dumps({"type": event, "timestamp": context.occurred_at.isoformat(), "data": data},

@@ -36,7 +36,15 @@ from pydantic import BaseModel, SecretStr
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
-from syndication.channels.base import Media, PostContext, PostResult, PostRules, attach_media, social_handle
+from syndication.channels.base import (
+    Media,
+    PostContext,
+    PostResult,
+    PostRules,
+    attach_media,
+    same_words,
+    social_handle,
+)
 from syndication.channels.counting import weighted_length
 from syndication.errors import (
     AlreadyPosted,
@@ -256,14 +264,18 @@ class XChannel:
 
     # -- the Channel protocol ------------------------------------------------------------
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
-        """Create a post. Raises ``RateLimited``, ``TransientChannelError`` (5xx, network:
-        the outcome may be unknown, see ``find_post``), ``AlreadyPosted`` (X refused the
-        text as a duplicate) or ``PermanentChannelError``."""
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
+        """Create a post, as a reply to the account's post ``reply_to`` when given. Raises
+        ``RateLimited``, ``TransientChannelError`` (5xx, network: the outcome may be unknown,
+        see ``find_post``), ``AlreadyPosted`` (X refused the text as a duplicate) or
+        ``PermanentChannelError``."""
         media_ids, notes = attach_media(context, self._upload)
         with self._translate("posting"):
-            # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}; media.media_ids attaches uploads.
-            body = self._client.create_tweet(text=text, media_ids=media_ids, user_auth=True)
+            # Spec: X API v2 POST /2/tweets — 201 {"data": {"id", "text"}}; media.media_ids attaches
+            # uploads; a reply carries {"reply": {"in_reply_to_tweet_id": ...}}.
+            body = self._client.create_tweet(text=text, media_ids=media_ids, in_reply_to_tweet_id=reply_to,
+                                             user_auth=True)
         tweet_id = str(((body or {}).get("data") or {}).get("id") or "")
         if not tweet_id:
             raise TransientChannelError("X: POST /2/tweets answered without a tweet id; outcome unknown")
@@ -284,8 +296,9 @@ class XChannel:
             return
         log.info("x post deleted", extra={"channel": self.name, "remote_id": remote_id})
 
-    def find_post(self, url: str) -> PostResult | None:
-        """The newest of the account's last 100 posts that links to ``url``, if any."""
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
+        """The newest of the account's last 100 posts that links to ``url`` (and whose text is
+        ``text``, links aside, when given), if any."""
         user_id = self._authenticated_user_id()
         with self._translate("reading recent posts"):
             body = self._client.get_users_tweets(
@@ -294,7 +307,7 @@ class XChannel:
                 user_auth=True,
             )
         for tweet in (body or {}).get("data") or []:
-            if _links_to(tweet, url):
+            if _links_to(tweet, url) and (text is None or same_words(tweet.get("text") or "", text)):
                 return PostResult(str(tweet["id"]), _status_url(str(tweet["id"])))
         return None
 

@@ -64,6 +64,16 @@ def write_atomically(path: Path, data: bytes, root: Path, *, fsync: bool = False
     return True
 
 
+def remove_file(path: Path, root: Path) -> bool:
+    """Delete ``path`` (strictly inside ``root``, else ``ValidationError``); False if it was not there."""
+    target = _inside(root, path.relative_to(root) if path.is_absolute() else path)
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def holds_etag(path: Path, etag: str) -> bool:
     """Whether the file at ``path`` exists and its bytes have this ``content_etag``."""
     try:

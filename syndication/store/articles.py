@@ -25,6 +25,8 @@ class Upserted:
     created: bool
     changed: bool
     feed_keys: frozenset[str]  # feeds whose content changed (old and new membership)
+    status: str = "published"  # what it is now: "published", "scheduled" (a future published_at)...
+    previously: str | None = None  # its status before (None: it is new)
 
 
 def content_hash(article: Article) -> str:
@@ -63,6 +65,9 @@ def upsert_articles(
     update it in turn, so revisions count up one by one and the last one stored is the
     content kept. Statements per batch: an insert of the new ids, a locking select, the
     updates, one delete and one insert of feed memberships.
+
+    An article whose ``published_at`` is after ``now`` is stored as ``scheduled``: it is in
+    no feed until ``release_scheduled`` releases it (and leaves the feeds it was in).
     """
     digests = [content_hash(article) for article, _ in items]
     first: dict[str, dict[str, object]] = {}
@@ -88,21 +93,26 @@ def upsert_articles(
     for (article, keys), digest in zip(items, digests):
         row = rows[article.id]
         old_keys = members.get(article.id, set())
+        status = _status_of(article, now)
+        previously = None if article.id in created else row.status
         if article.id in created:  # its first occurrence, inserted above with this content
             created.discard(article.id)
             revision, fresh = 1, True
-        elif (row.content_hash, row.status) == (digest, "published"):
-            results.append(Upserted(article.id, row.revision, False, False, frozenset()))
+        elif (row.content_hash, row.status) == (digest, status):
+            results.append(Upserted(article.id, row.revision, False, False, frozenset(), status, status))
             continue
         else:
             for name, value in _values(article, digest, now).items():
                 setattr(row, name, value)
             row.revision += 1  # the row is locked: no one else counts on from the same number
             revision, fresh = row.revision, False
+        # A scheduled article is in no feed: its feeds are filled when it is released.
+        keys = keys if status == "published" else []
         new_keys[article.id] = list(dict.fromkeys(keys))
         published_at[article.id] = article.published_at
         members[article.id] = set(keys)
-        results.append(Upserted(article.id, revision, fresh, True, frozenset(old_keys | set(keys))))
+        results.append(Upserted(article.id, revision, fresh, True, frozenset(old_keys | set(keys)), status,
+                                previously))
     session.flush()
     replaced = sorted(had_members & set(new_keys))
     if replaced:
@@ -114,10 +124,68 @@ def upsert_articles(
     return results
 
 
+def _status_of(article: Article, now: datetime) -> str:
+    return "scheduled" if article.published_at > now else "published"
+
+
 def _values(article: Article, digest: str, now: datetime) -> dict[str, object]:
     """The columns that a new version of ``article`` sets."""
     return {"url": article.url, "data": article.model_dump(mode="json"), "content_hash": digest,
-            "published_at": article.published_at, "status": "published", "modified_at": now}
+            "published_at": article.published_at, "status": _status_of(article, now), "modified_at": now}
+
+
+def release_scheduled(session: Session, *, now: datetime) -> list[StoredArticle]:
+    """Make every scheduled article whose time has come published, and return them.
+
+    One conditional UPDATE decides, so of two concurrent releases each article goes to one.
+    The caller files them into their feeds (``add_memberships``).
+    """
+    ids = list(session.scalars(
+        update(ArticleRow).where(ArticleRow.status == "scheduled", ArticleRow.published_at <= now)
+        .values(status="published", modified_at=now).returning(ArticleRow.id)
+        .execution_options(synchronize_session=False)))
+    if not ids:
+        return []
+    return [to_stored(r) for r in session.scalars(
+        select(ArticleRow).where(ArticleRow.id.in_(ids)).order_by(ArticleRow.id)
+        .execution_options(populate_existing=True))]
+
+
+def add_memberships(session: Session, items: Sequence[tuple[Article, list[str]]]) -> None:
+    """File articles into feeds (article, feed keys each); memberships already there stay."""
+    insert_missing(session, FeedItemRow, [
+        {"feed_key": key, "article_id": article.id, "published_at": article.published_at}
+        for article, keys in items for key in dict.fromkeys(keys)], key=["feed_key", "article_id"])
+
+
+def articles_after(session: Session, after: str, limit: int) -> list[StoredArticle]:
+    """Up to ``limit`` stored articles (any status) whose id sorts after ``after``, by id: a walk
+    over every article in batches."""
+    return [to_stored(r) for r in session.scalars(
+        select(ArticleRow).where(ArticleRow.id > after).order_by(ArticleRow.id).limit(limit))]
+
+
+def memberships_of(session: Session, ids: Sequence[str]) -> dict[str, set[str]]:
+    """The feeds each of these articles is filed in (article id → feed keys)."""
+    return _memberships(session, ids)
+
+
+def remove_memberships(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    """Take articles out of feeds: (article id, feed key) each."""
+    for article_id, key in pairs:
+        session.execute(delete(FeedItemRow).where(FeedItemRow.article_id == article_id, FeedItemRow.feed_key == key))
+
+
+def upcoming_releases(session: Session, *, limit: int = 50) -> list[StoredArticle]:
+    """Scheduled articles, soonest first."""
+    return [to_stored(r) for r in session.scalars(
+        select(ArticleRow).where(ArticleRow.status == "scheduled")
+        .order_by(ArticleRow.published_at, ArticleRow.id).limit(limit))]
+
+
+def next_release_at(session: Session) -> datetime | None:
+    """When the soonest scheduled article is due, if there is one."""
+    return session.scalar(select(func.min(ArticleRow.published_at)).where(ArticleRow.status == "scheduled"))
 
 
 def withdraw_article(session: Session, article_id: str, *, now: datetime) -> Upserted | None:
@@ -205,8 +273,9 @@ def list_articles(session: Session, *, limit: int = 50, status: str | None = Non
     return [to_stored(r) for r in session.scalars(query)]
 
 
-def count_articles(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(ArticleRow)) or 0
+def count_articles(session: Session, *, status: str | None = None) -> int:
+    query = select(func.count()).select_from(ArticleRow)
+    return session.scalar(query.where(ArticleRow.status == status) if status else query) or 0
 
 
 def all_feed_keys(session: Session) -> list[str]:

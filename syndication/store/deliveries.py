@@ -9,12 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from syndication.store.conflicts import insert_missing
 from syndication.store.outbox import REDISPATCH_AFTER, redispatch_delay
 from syndication.store.schema import ChannelStateRow, DeliveryRow, ListMemberRow
+
+POST_ACTIONS = ("post", "correct")
+SHARE = "share-"  # an operator's "share again": action "share-<first 10 hex of its event id>"
+
+
+def makes_post(action: str) -> bool:
+    """Whether a delivery of this action puts a post on the channel (a post, a correction or a
+    share): it counts against the budget and is deleted when its article is withdrawn."""
+    return action in POST_ACTIONS or action.startswith(SHARE)
+
+
+def _makes_post() -> ColumnElement[bool]:
+    return or_(DeliveryRow.action.in_(POST_ACTIONS), DeliveryRow.action.startswith(SHARE))
+
 
 PERMANENT_PAUSE = timedelta(days=3650)  # a pause no clock ends: until an operator resumes the channel
 FINAL = ("posted", "failed", "cancelled", "skipped", "discarded", "deleted")
@@ -143,7 +157,7 @@ def cancel_pending_posts(session: Session, article_id: str, *, now: datetime) ->
     """Withdrawn before it went out: pending posts of this article will not be made."""
     result = session.execute(update(DeliveryRow).where(
         DeliveryRow.article_id == article_id, DeliveryRow.state == "pending",
-        DeliveryRow.action.in_(("post", "correct"))).values(state="cancelled", updated_at=now))
+        _makes_post()).values(state="cancelled", updated_at=now))
     return int(result.rowcount or 0)
 
 
@@ -235,7 +249,7 @@ def budget_frees_at(session: Session, channel: str, *, budget: int, window: time
     otherwise when the oldest post that counts leaves the window. Two indexed queries."""
     since = now - window
     counted = (DeliveryRow.channel == channel, DeliveryRow.posted_at >= since,
-               DeliveryRow.action.in_(("post", "correct")))
+               _makes_post())
     made = session.scalar(select(func.count()).select_from(DeliveryRow).where(*counted)) or 0
     if made < budget:
         return None
@@ -248,7 +262,7 @@ def posts_in_window(session: Session, channel: str, *, window: timedelta, now: d
     """How many posts this channel made in the last ``window`` (for the budget left in status)."""
     return session.scalar(select(func.count()).select_from(DeliveryRow).where(
         DeliveryRow.channel == channel, DeliveryRow.posted_at >= now - window,
-        DeliveryRow.action.in_(("post", "correct")))) or 0
+        _makes_post())) or 0
 
 
 # -- channel pauses ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
 from syndication.store.conflicts import insert_for, insert_missing
@@ -94,3 +94,10 @@ def stale_feeds(session: Session, *, dirty_before: datetime | None = None) -> li
     if dirty_before is not None:
         query = query.where(FeedStateRow.dirty_at <= dirty_before)
     return list(session.scalars(query.order_by(FeedStateRow.feed_key)))
+
+
+def forget_feeds(session: Session, keys: Iterable[str]) -> None:
+    """Drop the state of feeds that no longer exist (their files are deleted by the caller)."""
+    wanted = list(keys)
+    if wanted:
+        session.execute(delete(FeedStateRow).where(FeedStateRow.feed_key.in_(wanted)))

@@ -11,9 +11,15 @@ from sqlalchemy.orm import Session
 from syndication.store.schema import OutboxRow
 
 
+RELEASED = "article.released"  # a scheduled article at its time: posted as a new one, its age counted from now
+SHARED = "article.shared"  # an operator's "share again"; ``article.shared:<channel>`` for one channel
+EVENT_KIND_MAX = 32  # OutboxRow.kind
+
+
 @dataclass(frozen=True)
 class Event:
-    """A change to announce: ``article.published``, ``article.updated`` or ``article.withdrawn``."""
+    """A change to announce: ``article.published``, ``article.updated``, ``article.withdrawn``,
+    ``article.released`` or ``article.shared[:<channel>]``."""
 
     id: str
     kind: str

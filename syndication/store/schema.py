@@ -41,11 +41,17 @@ class Base(DeclarativeBase):
 
 
 class ArticleRow(Base):
-    """One article per CMS id, upserted; withdrawn ones stay as tombstones."""
+    """One article per CMS id, upserted; withdrawn ones stay as tombstones.
+
+    ``status`` is ``published``, ``withdrawn`` or ``scheduled`` (a future ``published_at``: in
+    no feed and never posted until it is released at that time).
+    """
 
     __tablename__ = "articles"
-    # Tombstones: the articles withdrawn lately are an index range, not a scan.
-    __table_args__ = (Index("ix_articles_status_modified", "status", "modified_at"),)
+    # Tombstones: the articles withdrawn lately are an index range, not a scan; scheduled
+    # releases: the next due is one too.
+    __table_args__ = (Index("ix_articles_status_modified", "status", "modified_at"),
+                      Index("ix_articles_scheduled", "status", "published_at"))
 
     id: Mapped[str] = mapped_column(Key, primary_key=True)
     url: Mapped[str] = mapped_column(String(2048), index=True)

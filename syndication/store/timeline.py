@@ -29,8 +29,10 @@ def add_steps(session: Session, rows: list[tuple[str, str, dict[str, Any]]], *, 
 
 
 def steps_of(session: Session, article_id: str, limit: int = 500) -> list[Step]:
+    """An article's first ``limit`` steps, in time order (steps are written by several processes,
+    so their ids are not: a render's step can commit after a later planning's)."""
     rows = session.scalars(select(TimelineRow).where(TimelineRow.article_id == article_id)
-                           .order_by(TimelineRow.id).limit(limit))
+                           .order_by(TimelineRow.at, TimelineRow.id).limit(limit))
     return [Step(r.at, r.kind, dict(r.detail or {})) for r in rows]
 
 

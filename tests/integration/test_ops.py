@@ -61,7 +61,7 @@ def test_status_json_reports_every_part_and_exits_0_when_all_is_well(ops_stack: 
     # Then it exits 0, with queues, workers, outbox, channels, feeds, failures and hubs
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures", "hubs"}
+    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures", "hubs", "scheduled"}
     assert set(data["queues"]) == {"urgent", "feeds", "social", "control"}
     assert len(data["workers"]) >= 2
     assert data["outbox"]["pending"] == 0

@@ -70,6 +70,7 @@ class StoredTweet:
     urls: list[dict[str, Any]] = field(default_factory=list)
     deleted: bool = False
     media: list[dict[str, Any]] = field(default_factory=list)  # {"media_id", "type", "size", "alt"}
+    in_reply_to: str | None = None
 
     def as_json(self, fields: set[str]) -> dict[str, Any]:
         # Spec: X API v2 Tweet object — id, text and edit_history_tweet_ids are default fields.
@@ -80,6 +81,8 @@ class StoredTweet:
             data["author_id"] = self.author_id
         if "entities" in fields and self.urls:
             data["entities"] = {"urls": [dict(u) for u in self.urls]}
+        if "referenced_tweets" in fields and self.in_reply_to:
+            data["referenced_tweets"] = [{"type": "replied_to", "id": self.in_reply_to}]
         return data
 
 
@@ -283,7 +286,7 @@ class XStandIn(LocalServer):
         with self._lock:
             return rate > 0 and self._rng.random() < rate
 
-    def _store_tweet(self, text: str) -> StoredTweet:
+    def _store_tweet(self, text: str, in_reply_to: str | None = None) -> StoredTweet:
         with self._lock:
             tweet_id = str(next(self._ids))
             stored, urls, last = [], [], 0
@@ -301,7 +304,7 @@ class XStandIn(LocalServer):
                 last = end
             stored.append(text[last:])
             tweet = StoredTweet(tweet_id, "".join(stored), text, self.user_id,
-                                datetime.now(timezone.utc), urls)
+                                datetime.now(timezone.utc), urls, in_reply_to=in_reply_to)
             self.tweets.append(tweet)
             return tweet
 
@@ -388,7 +391,7 @@ class XStandIn(LocalServer):
         with self._lock:
             return {
                 "tweets": [{"id": t.id, "text": t.text, "original_text": t.original_text,
-                            "deleted": t.deleted, "urls": [u["expanded_url"] for u in t.urls]}
+                            "deleted": t.deleted, "in_reply_to": t.in_reply_to, "urls": [u["expanded_url"] for u in t.urls]}
                            for t in self.tweets],
                 "deleted_ids": list(self.deleted_ids),
                 "list_members": {k: list(v) for k, v in self.list_members.items()},
@@ -437,13 +440,19 @@ class XStandIn(LocalServer):
         if parse_tweet(text).weightedLength > 280:
             return 403, problem(403, "Forbidden", "Your Tweet text is too long.")
         media_ids = [str(m) for m in ((body.get("media") or {}).get("media_ids") or [])]
+        # Spec: X API v2 POST /2/tweets — reply.in_reply_to_tweet_id names the post answered.
+        reply = body.get("reply") if isinstance(body.get("reply"), dict) else {}
+        in_reply_to = str(reply["in_reply_to_tweet_id"]) if reply.get("in_reply_to_tweet_id") else None
         with self._lock:
             if any(m not in self.media for m in media_ids):
                 return 400, {"errors": [{"message": "Your media IDs are invalid."}], **problem(
                     400, "Invalid Request", "One or more parameters to your request was invalid.")}
             if any(t.original_text == text for t in self.tweets if not t.deleted):
                 return 403, problem(403, "Forbidden", DUPLICATE_DETAIL)
-            tweet = self._store_tweet(text)
+            if in_reply_to and not any(t.id == in_reply_to and not t.deleted for t in self.tweets):
+                return 403, problem(403, "Forbidden",
+                                    "You attempted to reply to a Tweet that is deleted or not visible to you.")
+            tweet = self._store_tweet(text, in_reply_to)
             tweet.media = [dict(self.media[m]) for m in media_ids]
         return 201, {"data": {"id": tweet.id, "text": tweet.text, "edit_history_tweet_ids": [tweet.id]}}
 

@@ -78,21 +78,22 @@ class ScriptedPreview(PreviewChannel):
     def answer_next(self, *answers: ChannelError | LostAnswer) -> None:
         self.script.extend(answers)
 
-    def post(self, text: str, *, url: str, context: PostContext | None = None) -> PostResult:
+    def post(self, text: str, *, url: str, context: PostContext | None = None,
+             reply_to: str | None = None) -> PostResult:
         self.before_post()
         self.calling.set()
         assert self.answer.wait(10), "the test never let the post finish"
         if self.script:
             answer = self.script.pop(0)
             if isinstance(answer, LostAnswer):
-                super().post(text, url=url)
+                super().post(text, url=url, reply_to=reply_to)
                 raise answer.error
             raise answer
-        return super().post(text, url=url)
+        return super().post(text, url=url, reply_to=reply_to)
 
-    def find_post(self, url: str) -> PostResult | None:
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
         self.lookups += 1
-        return super().find_post(url)
+        return super().find_post(url, text=text)
 
     @property
     def live(self) -> list[str]:

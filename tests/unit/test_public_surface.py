@@ -37,7 +37,7 @@ def _commands(group, prefix: str = "") -> set[str]:  # type: ignore[no-untyped-d
 def test_cli_commands() -> None:
     assert _commands(typer.main.get_command(cli_app)) == {
         "migrate", "import", "render", "run", "serve", "status",
-        "articles list", "articles show", "articles unpublish",
+        "articles list", "articles show", "articles unpublish", "articles share",
         "failures list", "failures retry", "failures discard",
         "channels pause", "channels resume",
     }
@@ -60,7 +60,7 @@ def test_http_routes(site, store, tmp_path) -> None:
         ("/ops/logout", "POST"), ("/ops/articles", "GET"), ("/ops/articles/{article_id:path}", "GET"),
         ("/ops/deliveries/{delivery_id}/retry", "POST"), ("/ops/deliveries/{delivery_id}/discard", "POST"),
         ("/ops/failures/retry-all", "POST"), ("/ops/channels/{channel}/pause", "POST"),
-        ("/ops/channels/{channel}/resume", "POST"),
+        ("/ops/channels/{channel}/resume", "POST"), ("/ops/share", "POST"),
     }
     # And the publish API is what the OpenAPI document describes
     assert set(asgi.app.openapi()["paths"]) == {"/api/v1/articles", "/api/v1/webhook", "/api/v1/articles/{article_id}"}

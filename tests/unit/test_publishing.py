@@ -29,6 +29,7 @@ class RecordingDispatcher:
         self.renders: list[list[str]] = []
         self.events: list[list[str]] = []
         self.deliveries: list[list[int]] = []
+        self.releases: list[datetime] = []
 
     def request_renders(self, feed_keys: Iterable[str]) -> None:
         self.renders.append(list(feed_keys))
@@ -38,6 +39,9 @@ class RecordingDispatcher:
 
     def send_deliveries(self, delivery_ids: Sequence[int]) -> None:
         self.deliveries.append(list(delivery_ids))
+
+    def schedule_release(self, at: datetime) -> None:
+        self.releases.append(at)
 
 
 def _is_dispatcher(d: Dispatcher) -> Dispatcher:  # the recorder satisfies the real protocol

@@ -13,6 +13,7 @@ from syndication.channels.preview import PreviewChannel
 from syndication.channels.registry import Channels
 from syndication.delivering import run_delivery
 from syndication.publishing import parse_batch, publish, unpublish
+from syndication.operations import share_again
 from syndication.social import plan_event, plan_events
 from syndication.store import Store
 from syndication.store.deliveries import Delivery, deliveries_of, ensure_delivery
@@ -85,9 +86,11 @@ def test_a_correction_is_planned_once_and_never_as_a_second_post(store: Store, c
     assert [(d.action, d.revision, d.state) for d in ledger(store)] == [("post", 1, "posted"),
                                                                          ("correct", 2, "pending")]
     assert "Article 1, corrected" in (ledger(store)[1].text or "")
-    # And running it makes exactly one more post: the correction
+    # And running it makes exactly one more post: the correction, in its own words, answering the original
     assert run_delivery(store, site, channels, correct_id, clock=clock).state == "posted"
-    assert [p.text.startswith("Article 1, corrected") for p in channel.posts] == [False, True]
+    original, correction = channel.posts
+    assert correction.text == "Correction: Article 1, corrected https://news.test.example/a/1"
+    assert (original.reply_to, correction.reply_to) == (None, original.remote_id)
     assert [(d.action, d.state) for d in ledger(store)] == [("post", "posted"), ("correct", "posted")]
 
 
@@ -171,21 +174,41 @@ def test_withdrawing_before_the_post_went_out_cancels_it(store: Store, clock: Fi
     assert channel.posts == []
 
 
-def test_withdrawing_after_the_post_went_out_deletes_it(store: Store, clock: FixedClock) -> None:
-    # Given a posted article
-    site, channel = social_site(), PreviewChannel(clock=clock)
+def posted_then_withdrawn(store: Store, site: SiteConfig, channel: PreviewChannel, clock: FixedClock) -> None:
+    """Article 1 posted, then withdrawn: the event planned twice and the deletion run."""
     channels = Channels({"preview": channel})
     [published] = publish_one(store, site, clock)
     [post_id] = plan_event(store, site, {"preview": channel}, published, clock=clock)
     run_delivery(store, site, channels, post_id, clock=clock)
-    # When it is withdrawn, the event planned twice, and the deletion run
     [withdrawn] = unpublish(store, "art-1", clock=clock).events
     [delete_id] = plan_event(store, site, {"preview": channel}, withdrawn.id, clock=clock)
     assert plan_event(store, site, {"preview": channel}, withdrawn.id, clock=clock) == [delete_id]
     assert run_delivery(store, site, channels, delete_id, clock=clock).state == "posted"
+
+
+def test_withdrawing_after_the_post_went_out_deletes_it(store: Store, clock: FixedClock) -> None:
+    # Given a posted article, when it is withdrawn, the event planned twice, and the deletion run
+    site, channel = social_site(), PreviewChannel(clock=clock)
+    posted_then_withdrawn(store, site, channel, clock)
     # Then the post is gone from the service, and the ledger says so
     assert [p.deleted for p in channel.posts] == [True]
     assert [(d.action, d.state) for d in ledger(store)] == [("post", "deleted"), ("delete", "posted")]
+
+
+def test_republishing_a_withdrawn_article_posts_it_again(store: Store, clock: FixedClock) -> None:
+    # Given an article posted, then withdrawn (its post deleted)
+    site, channel = social_site(), PreviewChannel(clock=clock)
+    channels = Channels({"preview": channel})
+    posted_then_withdrawn(store, site, channel, clock)
+    # When the CMS publishes it again
+    clock.now += timedelta(minutes=30)
+    [republished] = publish_one(store, site, clock)
+    [again_id] = plan_event(store, site, {"preview": channel}, republished, clock=clock)
+    assert run_delivery(store, site, channels, again_id, clock=clock).state == "posted"
+    # Then it is posted again: a second post, live, for the new revision
+    assert [p.deleted for p in channel.posts] == [True, False]
+    assert [(d.action, d.revision, d.state) for d in ledger(store)] == [
+        ("post", 1, "deleted"), ("delete", 2, "posted"), ("post", 3, "posted")]
 
 
 def test_two_planners_inserting_the_same_key_make_one_row(any_store: Store, clock: FixedClock) -> None:
@@ -278,3 +301,22 @@ def test_accounts_of_one_kind_take_the_sections_routed_to_them(store: Store, clo
                       ("art-2", "preview"): "pending", ("art-2", "preview_sport"): "skipped"}
     [why] = [s["reason"] for s in steps(store, "delivery.skipped", "art-1")]
     assert str(why).startswith("routed to another account")
+
+
+def test_an_operator_share_posts_the_article_again_once(store: Store, clock: FixedClock) -> None:
+    # Given an article posted two days ago (older than the flood guard's 24 h)
+    site, channel = social_site(), PreviewChannel(clock=clock)
+    channels = Channels({"preview": channel})
+    [published] = publish_one(store, site, clock)
+    [post_id] = plan_event(store, site, {"preview": channel}, published, clock=clock)
+    run_delivery(store, site, channels, post_id, clock=clock)
+    clock.now += timedelta(days=2)
+    # When an operator shares it again, and the share is planned twice (a redelivered message)
+    done, outcome = share_again(store, "art-1", "alice", clock=clock)
+    [share_id] = plan_event(store, site, {"preview": channel}, outcome.events[0].id, clock=clock)
+    assert plan_event(store, site, {"preview": channel}, outcome.events[0].id, clock=clock) == [share_id]
+    # Then it is posted again, once, on purpose, whatever its age
+    assert run_delivery(store, site, channels, share_id, clock=clock).state == "posted"
+    assert [p.text for p in channel.posts] == [channel.posts[0].text] * 2
+    assert [d.action.split("-")[0] for d in ledger(store)] == ["post", "share"]
+    assert done.action == "share" and steps(store, "ops.share")[0]["actor"] == "alice"

@@ -59,7 +59,7 @@ def test_a_quiet_healthy_pipeline_has_no_problems(store: Store, site: SiteConfig
     status = collect_status(store, site, now=clock(), **ALL_GOOD)
     # Then the JSON has exactly the seven sections
     data = status.as_json()
-    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures", "hubs"}
+    assert set(data) == {"queues", "workers", "outbox", "channels", "feeds", "failures", "hubs", "scheduled"}
     assert data["queues"] == {"feeds": 0, "social": 0, "control": 0}
     assert data["workers"] == ["feeds@h", "social@h"]
     assert data["outbox"] == {"pending": 0, "oldest_at": None, "lag_s": 0.0}
@@ -153,3 +153,20 @@ def test_a_feed_unrendered_for_five_minutes_is_stale(store: Store, site: SiteCon
     assert feed == {"feed": "all", "label": feed["label"], "rendered_at": clock().isoformat(), "items": 1,
                     "renders": 1, "stale": False, "stale_s": 0.0}
     assert not any(p.startswith("feed all ") for p in status.problems)
+
+
+def test_scheduled_articles_are_shown_and_an_overdue_release_is_a_problem(
+        store: Store, site: SiteConfig, clock: FixedClock) -> None:
+    # Given an article scheduled for ten minutes ahead
+    articles, _ = parse_batch([article_json(1, published_at=(clock() + timedelta(minutes=10)).isoformat())], site=site)
+    publish(store, site, articles, clock=clock)
+    # Then status lists it as an upcoming release, and nothing is wrong
+    status = collect_status(store, site, now=clock(), **ALL_GOOD)
+    assert status.as_json()["scheduled"] == {"count": 1, "upcoming": [
+        {"article_id": "art-1", "title": "Article 1", "release_at": (clock() + timedelta(minutes=10)).isoformat(),
+         "in_s": 600.0}]}
+    assert status.problems == []
+    # When its time is long past and nothing released it (no workers, no beat)
+    late = collect_status(store, site, now=clock() + timedelta(minutes=15), **ALL_GOOD)
+    # Then that is a problem an operator sees
+    assert late.problems == ["scheduled release 5 min overdue (article art-1): are the workers and beat running?"]

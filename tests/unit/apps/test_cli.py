@@ -182,6 +182,19 @@ def test_imported_articles_are_never_announced(home: Path) -> None:
     assert outbox_size(home) == 0
 
 
+@pytest.mark.parametrize("content", ["", "\n  \n", "[]"])
+def test_importing_a_file_without_articles_says_so_and_fails(home: Path, content: str) -> None:
+    # Given an export that came out empty
+    source = home / "empty.json"
+    source.write_text(content, encoding="utf-8")
+    # When the operator imports it
+    result = run("import", str(source))
+    # Then they hear the file holds no articles, and the command fails
+    assert_clean_failure(result)
+    assert result.exit_code == 1 and "holds no articles" in result.stderr
+    assert "stored 0" not in result.output
+
+
 def test_import_can_answer_in_json(home: Path) -> None:
     source = write_ndjson(home / "lines.ndjson", [article_json(1), {"id": "x"}])
     # When a script imports with --json
@@ -210,6 +223,28 @@ def test_render_all_rewrites_every_feed(home: Path) -> None:
         for ext in ("rss", "atom", "json"):
             assert (home / "var" / "feeds" / f"{key}.{ext}").is_file()
     assert titles(home, "section/sport") == ["Article 2"]
+
+
+def test_render_all_refiles_after_a_feeds_change_and_deletes_feeds_that_no_longer_exist(home: Path) -> None:
+    # Given two articles imported while every tag had a feed, and no section feeds were wanted
+    config = home / "syndication.toml"
+    config.write_text(SITE_TOML.replace('sections = "*"', "sections = []"), encoding="utf-8")
+    source = write_json(home / "a.json", [article_json(1, tags=["Budget"]), article_json(2, section="Sport",
+                                                                                         tags=["Budget", "Derby"])])
+    assert run("import", str(source)).exit_code == 0
+    assert (home / "var" / "feeds" / "tag/derby.rss").is_file()
+    assert not (home / "var" / "feeds" / "section/sport.rss").exists()
+    # When [feeds] changes (sections on, only the Budget tag) and the operator renders everything
+    config.write_text(SITE_TOML.replace('tags = "*"', 'tags = ["Budget"]'), encoding="utf-8")
+    result = run("render", "--all", "--json")
+    # Then the articles are in the feeds the new rules give them
+    assert result.exit_code == 0, result.output + result.stderr
+    assert titles(home, "section/sport") == ["Article 2"] and titles(home, "section/politics") == ["Article 1"]
+    assert titles(home, "tag/budget") == ["Article 1", "Article 2"]
+    # And the feed that no longer exists is gone, in every format, and the operator is told
+    assert not any((home / "var" / "feeds" / f"tag/derby.{ext}").exists() for ext in ("rss", "atom", "json"))
+    assert "tag/derby" not in {r["feed"] for r in json.loads(result.stdout)}
+    assert "re-filed 2 article(s)" in result.stderr and "no longer exist: tag/derby" in result.stderr
 
 
 def test_render_one_feed_by_key(home: Path) -> None:
@@ -301,6 +336,24 @@ def test_unpublishing_an_unknown_id_fails_cleanly(imported: Path) -> None:
     result = run("articles", "unpublish", "art-404")
     assert_clean_failure(result)
     assert "art-404" in result.stderr
+
+
+def test_articles_share_asks_for_a_post_again_and_records_who(imported: Path) -> None:
+    # When an operator shares an imported article again, to one channel
+    result = run("articles", "share", "art-1", "--channel", "preview", "--actor", "alice", "--json")
+    # Then a share is queued for the workers (an outbox event), recorded under the operator's name
+    assert result.exit_code == 0, result.output + result.stderr
+    assert json.loads(result.stdout) == {"action": "share", "target": "article:art-1",
+                                         "message": "article art-1 will be posted again to channel preview"}
+    assert outbox_size(imported) == 1
+    shown = json.loads(run("articles", "show", "art-1", "--json").stdout)
+    assert [(s["kind"], s["actor"], s["channel"]) for s in shown["timeline"] if s["kind"] == "ops.share"] == [
+        ("ops.share", "alice", "preview")]
+    # And an unknown article or channel is refused cleanly, sharing nothing
+    assert_clean_failure(run("articles", "share", "nope"))
+    refused = run("articles", "share", "art-1", "--channel", "nowhere")
+    assert_clean_failure(refused)
+    assert "no channel named 'nowhere'" in refused.stderr and outbox_size(imported) == 1
 
 
 def test_migrate_prepares_an_empty_database(home: Path) -> None:

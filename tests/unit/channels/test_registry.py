@@ -110,14 +110,14 @@ class _Pager:
     def __init__(self, settings: "_PagerSettings", *, name: str) -> None:
         self.name, self.sent = name, []
 
-    def post(self, text: str, *, url: str, context: object = None) -> PostResult:
+    def post(self, text: str, *, url: str, context: object = None, reply_to: str | None = None) -> PostResult:
         self.sent.append(text)
         return PostResult(str(len(self.sent)), "")
 
     def delete(self, remote_id: str, *, context: object = None) -> None:
         pass
 
-    def find_post(self, url: str) -> PostResult | None:
+    def find_post(self, url: str, *, text: str | None = None) -> PostResult | None:
         return None
 
     def add_list_member(self, handle: str) -> None:

@@ -224,7 +224,7 @@ def test_a_withdrawn_article_sent_again_comes_back(
         stored = get_article(session, "art-1")
     assert latest == ["art-1"]
     assert stored is not None and stored.status == "published" and stored.revision == 3
-    assert [e.kind for e in outcome.events] == ["article.updated"]
+    assert [e.kind for e in outcome.events] == ["article.published"]
 
 
 def test_dates_come_back_from_the_store_aware_and_in_utc(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from config import Settings
+from syndication.publishing import ARM_AHEAD
 import workers.tasks  # noqa: F401 - registers the shared tasks
 from workers.app import TASK_NAMES, create_app
 
@@ -27,6 +28,8 @@ def test_the_visibility_timeout_is_far_above_any_countdown_we_use(celery_conf) -
     visibility = celery_conf.broker_transport_options["visibility_timeout"]
     assert visibility >= 600
     assert 50 / 1000 < visibility / 100
+    # Scheduled releases are armed with an ETA only this close to their time (the database holds it)
+    assert ARM_AHEAD.total_seconds() < visibility / 100
 
 
 def test_feeds_and_social_have_their_own_queues_and_stable_task_names(celery_conf) -> None:
@@ -39,7 +42,10 @@ def test_feeds_and_social_have_their_own_queues_and_stable_task_names(celery_con
     assert len({(q.exchange.name, q.routing_key) for q in celery_conf.task_queues}) == 4
     assert routes["syndication.process_events"]["queue"] == "social"
     assert set(TASK_NAMES.values()) == {"syndication.render_feed", "syndication.process_event", "syndication.process_events",
-                                        "syndication.ping_hubs", "syndication.deliver", "syndication.sweep"}
+                                        "syndication.ping_hubs", "syndication.deliver", "syndication.sweep",
+                                        "syndication.release"}
+    # A release alarm rides the queue read first, never behind a backlog of posts
+    assert routes["syndication.release"]["queue"] == "urgent"
 
 
 def test_worker_events_are_on_for_flower(celery_conf) -> None:

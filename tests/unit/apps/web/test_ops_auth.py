@@ -17,11 +17,12 @@ from starlette.requests import Request
 from config import SiteConfig
 from syndication.store import Store
 from syndication.store.deliveries import claim, ensure_delivery, get_delivery, mark_failed
-from syndication.store.schema import OpsActionRow
+from syndication.publishing import parse_batch, publish
+from syndication.store.schema import OpsActionRow, OutboxRow
 from apps.web.app import create_app
 from apps.web.context import WebContext
 from apps.web.ops import COOKIE, Sessions, actor_for, same_origin
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, article_json
 from tests.support.brokers import celery_dispatcher, running_broker, stopped_broker
 from workers.dispatch import CeleryDispatcher
 
@@ -226,6 +227,37 @@ def test_pausing_a_channel_from_the_page(http: TestClient, store: Store) -> None
     assert http.post("/ops/channels/nope/pause", data={"csrf": token}).status_code == 404
     assert http.post("/ops/channels/preview/resume", data={"csrf": token}).status_code == 200
     assert [a for _, a in ops_actions(store)] == ["pause", "resume"]
+
+
+def test_sharing_an_article_again_from_its_page(http: TestClient, store: Store, site: SiteConfig,
+                                               clock: FixedClock) -> None:
+    # Given a published article, and one scheduled for tomorrow
+    articles, _ = parse_batch([article_json(1, published_at=clock().isoformat()),
+                               article_json(2, published_at=(clock() + timedelta(days=1)).isoformat())], site=site)
+    publish(store, site, articles, clock=clock)
+    log_in(http)
+    # Then the overview lists the upcoming release, and the published article's page offers "Share again"
+    overview = http.get("/ops").text
+    assert 'href="/ops/articles/art-2"' in overview and "in 24 h" in overview
+    assert "Share again" in http.get("/ops/articles/art-1").text
+    assert "Share again" not in http.get("/ops/articles/art-2").text
+    token = csrf_of(http)
+    # When the form is posted without its CSRF token, nothing is shared
+    assert http.post("/ops/share", data={"article": "art-1"}).status_code == 403
+    # When it is posted with it, for one channel
+    done = http.post("/ops/share", data={"csrf": token, "article": "art-1", "channel": "preview",
+                                         "next": "/ops/articles/art-1"},
+                     headers={"Origin": "http://ops.test"}, follow_redirects=False)
+    # Then it is recorded as an operator action, with a share event for that channel waiting for the workers
+    assert done.status_code == 303 and done.headers["location"] == "/ops/articles/art-1"
+    assert ops_actions(store) == [(ACTOR, "share")]
+    with store.read() as session:
+        assert sorted(session.scalars(select(OutboxRow.kind))) == ["article.published", "article.shared:preview"]
+    assert "will be posted again to channel preview" in http.get("/ops/articles/art-1").text
+    # And an article not released yet, or unknown, is not shared
+    assert "Not done" in http.post("/ops/share", data={"csrf": token, "article": "art-2"}).text
+    assert http.post("/ops/share", data={"csrf": token, "article": "nope"}).status_code == 404
+    assert ops_actions(store) == [(ACTOR, "share")]
 
 
 # -- health ---------------------------------------------------------------------------------------
