@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -10,6 +11,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_DIR / "syndication.toml"
 X_API_BASE_URL = "https://api.x.com"
+
+
+def _url_password(url: str | None) -> str | None:
+    """The password of ``scheme://user:password@host/...``, or None."""
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:  # not a URL we can read: the log redactor's URL pattern still applies
+        return None
 
 
 def _split_csv(value: object) -> object:
@@ -93,10 +102,12 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_data_dir / 'syndication.db'}"
 
     def secrets(self) -> list[str]:
-        """Every configured secret value, for log redaction."""
+        """Every configured secret value, for log redaction: tokens, keys, and the passwords
+        in the database and broker URLs."""
         values = [t.get_secret_value() for t in (*self.api_tokens, *self.ops_tokens)]
         for secret in (self.webhook_secret, self.ops_session_secret, self.x.consumer_key, self.x.consumer_secret,
                        self.x.access_token, self.x.access_token_secret):
             if secret is not None:
                 values.append(secret.get_secret_value())
+        values += [_url_password(url) or "" for url in (self.database_url, self.broker_url)]
         return [v for v in values if v]

@@ -149,7 +149,7 @@ def run_command(
 
         if api_workers == 1:
             server = uvicorn.Server(uvicorn.Config(create_app(web_context(settings, rt)), host=host, port=port,
-                                                   log_level="warning", access_log=False))
+                                                   log_level="warning", access_log=False, log_config=None))
             # uvicorn runs in a thread so that this thread owns SIGINT/SIGTERM: uvicorn would
             # re-raise the signal after its own shutdown and skip ours (uvicorn/server.py).
             thread = threading.Thread(target=server.run, name="http", daemon=True)
@@ -256,8 +256,9 @@ def serve_command(
     """Run the HTTP service alone, against SYNDICATION_BROKER_URL (the compose `api` service)."""
     rt: Runtime = ctx.obj
     rt.store  # noqa: B018 - migrate at start
+    # log_config=None: uvicorn's lines and tracebacks go through our redacting handler.
     config = uvicorn.Config(create_app(web_context(rt.settings, rt)), host=host, port=port, log_level=log_level,
-                            access_log=access_log)
+                            access_log=access_log, log_config=None)
     if fd is None:
         uvicorn.Server(config).run()
         return
