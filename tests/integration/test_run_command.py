@@ -1,6 +1,9 @@
 """`syndication run`: one command starts the product; signals stop it; a crash loses nothing."""
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 from tests.conftest import article_json
 from tests.integration.test_social import SOCIAL_SITE, x_env
 from tests.support.product import Product
-from tests.support.stack import SITE_TOML, wait_for
+from tests.support.stack import FAST, SITE_TOML, wait_for
 from tests.support.x_standin import XStandIn
 
 pytestmark = pytest.mark.integration
@@ -82,3 +85,55 @@ def test_sixty_articles_posted_exactly_once_through_a_crash_and_a_flaky_rate_lim
             assert set(counts().values()) == {1}, {k: v for k, v in counts().items() if v != 1}
         finally:
             product.terminate()
+
+
+def readyz(product: Product) -> tuple[int, dict[str, str]]:
+    try:
+        r = httpx.get(f"{product.base}/readyz", timeout=5)
+    except httpx.HTTPError:
+        return 0, {}
+    return r.status_code, r.json().get("checks", {})
+
+
+@pytest.mark.timeout(240)
+def test_the_embedded_redis_killed_mid_burst_is_restarted_and_every_article_arrives(tmp_path: Path) -> None:
+    (tmp_path / "site.toml").write_text(SITE_TOML)
+    env = {"SYNDICATION_CONFIG": str(tmp_path / "site.toml"), "SYNDICATION_API_TOKENS": TOKEN,
+           **{f"SYNDICATION_{k.upper()}": str(v) for k, v in FAST.items()}}
+    # Given the product on its embedded redis-server, and a burst of 45 publishes under way
+    product = Product(tmp_path, env).start()
+    pidfile = tmp_path / "var" / "redis" / "redis.pid"
+    killed_pid = int(pidfile.read_text())
+    accepted: list[str] = []
+    fifteen = threading.Event()
+
+    def burst() -> None:
+        for n in range(45):
+            article = article_json(f"heal-{n}", published_at=f"2026-11-29T10:{n:02d}:00Z")
+            if publish(product, article).status_code == 202:
+                accepted.append(str(article["url"]))
+            if len(accepted) == 15:
+                fifteen.set()
+
+    sender = threading.Thread(target=burst)
+    sender.start()
+    try:
+        assert fifteen.wait(60), "the first 15 publishes"
+        # When the redis-server is SIGKILLed after 15 of them
+        os.kill(killed_pid, signal.SIGKILL)
+        # Then /readyz reports the broker down while it is...
+        status, checks = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(readyz(product)), 30,
+                                  what="/readyz to report the outage")
+        assert checks["broker"].startswith("error") and checks["database"] == "ok"
+        # ...and ready again once the supervisor has started a new redis-server, without an operator
+        wait_for(lambda: readyz(product)[0] == 200, 60, interval=0.1, what="/readyz ready again")
+        assert int(pidfile.read_text()) != killed_pid
+        sender.join(120)
+        # And every article the API accepted (all 45) reaches the feed
+        assert len(accepted) == 45
+        wait_for(lambda: set(accepted) <= product.feed_links(), 90, interval=0.5, what="every article in all.rss")
+        product.wait_settled()
+    finally:
+        sender.join(120)
+        product.terminate()
+    assert product.group_alive() == []
