@@ -1,12 +1,14 @@
 """The one environment-settings model (prefix ``SYNDICATION_``, nested delimiter ``__``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_DIR / "syndication.toml"
@@ -19,6 +21,16 @@ def _url_password(url: str | None) -> str | None:
         return urlsplit(url).password if url else None
     except ValueError:  # not a URL we can read: the log redactor's URL pattern still applies
         return None
+
+
+def _with_password(url: str, password: SecretStr | None) -> str:
+    """``url`` with ``password`` put in, unless it is unset or the URL already has one."""
+    parts = urlsplit(url)
+    if password is None or not password.get_secret_value() or parts.password is not None or not parts.username:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}:{quote(password.get_secret_value(), safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _split_csv(value: object) -> object:
@@ -42,6 +54,46 @@ class XSettings(BaseModel):
         return all((self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret))
 
 
+ENV_PREFIX = "SYNDICATION_"
+FILE_SUFFIX = "_FILE"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """``SYNDICATION_<NAME>_FILE=/run/secrets/x`` sets ``<NAME>`` from that file (Docker secrets).
+
+    Works for every setting, nested ones too (``SYNDICATION_X__CONSUMER_KEY_FILE``). The file's
+    text is stripped of surrounding whitespace; an empty file leaves the setting unset. Setting
+    both ``<NAME>`` and ``<NAME>_FILE`` is refused, since which one wins would be a guess.
+    """
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        upper = {name.upper(): value for name, value in os.environ.items()}
+        for name, path in sorted(upper.items()):
+            if not (name.startswith(ENV_PREFIX) and name.endswith(FILE_SUFFIX)):
+                continue
+            target = name.removesuffix(FILE_SUFFIX)
+            key = [part.lower() for part in target.removeprefix(ENV_PREFIX).split("__")]
+            if key[0] not in self.settings_cls.model_fields:
+                continue  # not ours (SYNDICATION_TEST_..., a typo is reported by no one else either)
+            if upper.get(target):
+                raise ValueError(f"{target} and {name} are both set: set one of them")
+            try:
+                text = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+            if not text:
+                continue
+            node = values
+            for part in key[:-1]:
+                node = node.setdefault(part, {})
+            node[key[-1]] = text
+        return values
+
+
 class Settings(BaseSettings):
     """Everything that varies between deployments.
 
@@ -50,11 +102,14 @@ class Settings(BaseSettings):
     PosixPath('/srv/syndication/feeds')
     """
 
-    model_config = SettingsConfigDict(env_prefix="SYNDICATION_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     config: Path = DEFAULT_CONFIG
     data_dir: Path = Path("var")
     database_url: str | None = None
+    # Put into database_url when it has none, so that the URL is not a secret and the password
+    # can be the very file the database server reads (docker-compose: POSTGRES_PASSWORD_FILE).
+    database_password: SecretStr | None = None
     feeds_dir: Path | None = None
     broker_url: str | None = None
     api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -95,18 +150,26 @@ class Settings(BaseSettings):
     def resolved_feeds_dir(self) -> Path:
         return (self.feeds_dir or self.resolved_data_dir / "feeds").resolve()
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return _with_password(self.database_url, self.database_password)
         return f"sqlite:///{self.resolved_data_dir / 'syndication.db'}"
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction: tokens, keys, and the passwords
         in the database and broker URLs."""
         values = [t.get_secret_value() for t in (*self.api_tokens, *self.ops_tokens)]
-        for secret in (self.webhook_secret, self.ops_session_secret, self.x.consumer_key, self.x.consumer_secret,
-                       self.x.access_token, self.x.access_token_secret):
+        for secret in (self.webhook_secret, self.ops_session_secret, self.database_password, self.x.consumer_key,
+                       self.x.consumer_secret, self.x.access_token, self.x.access_token_secret):
             if secret is not None:
                 values.append(secret.get_secret_value())
         values += [_url_password(url) or "" for url in (self.database_url, self.broker_url)]
