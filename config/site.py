@@ -61,6 +61,10 @@ class FeedsConfig(_Strict):
     sections: Selection = "*"
     authors: Selection = "*"
     tags: Selection = Field(default_factory=list)
+    # New feeds (a section, author or tag seen for the first time) one API request, and all of
+    # them in an hour, may create. Beyond them the article is stored, in the feeds that exist.
+    max_new_per_request: int = Field(100, ge=0)
+    max_new_per_hour: int = Field(1000, ge=0)
 
 
 class StaffMember(_Strict):
