@@ -95,13 +95,14 @@ def _extras(record: logging.LogRecord) -> dict[str, object]:
 
 
 def _redact_all(value: object, redact: Redactor) -> object:
-    if isinstance(value, str):
-        return redact(value)
+    """The value with every string in it redacted; what JSON cannot hold becomes its redacted str()."""
     if isinstance(value, dict):
-        return {k: _redact_all(v, redact) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+        return {str(k): _redact_all(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [_redact_all(v, redact) for v in value]
-    return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -114,16 +115,14 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-                   "logger": record.name, "msg": record.getMessage(),
-                   **{k: v if isinstance(v, (int, float, bool)) or v is None else str(v)
-                      for k, v in _extras(record).items()}}
+                   "logger": record.name, "msg": record.getMessage(), **_extras(record)}
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             payload["exc"] = record.exc_text
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(_redact_all(payload, self.redact), default=str, ensure_ascii=False)
+        return json.dumps(_redact_all(payload, self.redact), ensure_ascii=False)
 
 
 class KeyValueFormatter(logging.Formatter):

@@ -36,7 +36,8 @@ SERVICES = ("redis", "postgres", "api", "feeds", "social", "beat", "flower")
 # What an operator must export before `docker compose up` (the `${NAME:?...}` variables).
 REQUIRED_VARIABLES = {"FLOWER_USER": "ops", "FLOWER_PASSWORD": "secret"}
 # What the operator's secret files hold, in these tests (mounted at /run/secrets/<name>).
-SECRET_FILES = {"postgres_password": "pw\n", "api_tokens": "token-a,token-b\n", "ops_tokens": "",
+TOKENS = ["token-a-0123456789abcdef0123456789", "token-b-0123456789abcdef0123456789"]
+SECRET_FILES = {"postgres_password": "pw\n", "api_tokens": ",".join(TOKENS) + "\n", "ops_tokens": "",
                 "webhook_secret": "", "ops_session_secret": "", "x_consumer_key": "", "x_consumer_secret": "",
                 "x_access_token": "", "x_access_token_secret": ""}
 # Which secrets each service may read: what it uses, and nothing more.
@@ -406,7 +407,7 @@ def test_the_environment_makes_valid_production_settings(compose_env: dict[str, 
     assert settings.broker_url == "redis://redis:6379/0"
     assert settings.resolved_database_url.startswith("postgresql://syndication:pw@postgres:5432/")
     assert settings.resolved_feeds_dir == Path("/data/feeds")
-    assert [t.get_secret_value() for t in settings.api_tokens] == ["token-a", "token-b"]
+    assert [t.get_secret_value() for t in settings.api_tokens] == TOKENS
     assert not settings.x.enabled  # no X credentials exported: the channel stays off
 
 

@@ -15,7 +15,7 @@ from config import Settings
 from syndication.logs import TRACEBACK_INDENT, configure_logging
 from tests.support.stack import free_port, wait_for
 
-TOKEN, SHORT = "tok-Zq8vW2mK5pL1xR7n", "k9"
+TOKEN, SHORT = "tok-Zq8vW2mK5pL1xR7nHc3Yb6Ts9Df2Gj4Lk", "k9"
 DB_URL = "postgresql://syndication:Pw%2Fdb-4xQ@db.internal:5432/syndication"
 BROKER_URL = "redis://:brokerPw-7Tg@redis.internal:6379/0"
 
@@ -52,7 +52,8 @@ def test_a_traceback_with_a_secret_and_a_url_password_is_redacted(capsys, json_l
         _fail_with_secrets()
     except RuntimeError:
         # When it is logged with its traceback
-        log.exception("store unreachable", extra={"broker": BROKER_URL})
+        log.exception("store unreachable", extra={"broker": BROKER_URL, "events": ["e1", TOKEN],
+                                                   "error": RuntimeError(TOKEN)})
     err = capsys.readouterr().err
     # Then the traceback is there, and no secret is
     assert "Traceback (most recent call last)" in err and "_fail_with_secrets" in err
@@ -62,6 +63,7 @@ def test_a_traceback_with_a_secret_and_a_url_password_is_redacted(capsys, json_l
     if json_lines:
         record = json.loads(err)
         assert "RuntimeError: cannot connect" in record["exc"]
+        assert record["events"] == ["e1", "***"] and record["error"] == "***"  # structure kept, values redacted
 
 
 def test_a_url_password_nobody_configured_is_redacted_too(capsys) -> None:

@@ -156,7 +156,8 @@ def test_a_missing_site_file_is_refused(tmp_path: Path) -> None:
 
 def test_any_setting_can_come_from_a_file(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given Docker secrets mounted as files, with the trailing newline editors add
-    secrets = {"api_tokens": "cms-token-one,cms-token-two\n", "x_consumer_key": "ck-from-file\n",
+    one, two = "cms-token-one-0123456789abcdef0123", "cms-token-two-0123456789abcdef0123"
+    secrets = {"api_tokens": f"{one},{two}\n", "x_consumer_key": "ck-from-file\n",
                "postgres_password": "p@ss/word\n", "ops_tokens": "\n"}
     for name, text in secrets.items():
         (clean_env / name).write_text(text)
@@ -168,7 +169,7 @@ def test_any_setting_can_come_from_a_file(clean_env: Path, monkeypatch: pytest.M
     # When the settings are read
     settings = Settings()
     # Then each file set its setting, nested ones too, and an empty file left one unset
-    assert [t.get_secret_value() for t in settings.api_tokens] == ["cms-token-one", "cms-token-two"]
+    assert [t.get_secret_value() for t in settings.api_tokens] == [one, two]
     assert settings.x.consumer_key is not None and settings.x.consumer_key.get_secret_value() == "ck-from-file"
     assert settings.ops_tokens == []
     # And the database password went into the URL, percent-encoded, and is redacted from logs
