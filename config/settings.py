@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -12,6 +13,25 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_DIR / "syndication.toml"
 ENV_PREFIX = "SYNDICATION_"
+FILE_SUFFIX = "_FILE"
+
+
+def _url_password(url: str | None) -> str | None:
+    """The password of ``scheme://user:password@host/...``, or None."""
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:  # not a URL we can read: the log redactor's URL pattern still applies
+        return None
+
+
+def _with_password(url: str, password: SecretStr | None) -> str:
+    """``url`` with ``password`` put in, unless it is unset or the URL already has one."""
+    parts = urlsplit(url)
+    if password is None or not password.get_secret_value() or parts.password is not None or not parts.username:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}:{quote(password.get_secret_value(), safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _split_csv(value: object) -> object:
@@ -35,10 +55,49 @@ class _AccountsFromEnv(PydanticBaseSettingsSource):
             name, sep, field = key.upper().removeprefix(ENV_PREFIX).partition("__")
             if not key.upper().startswith(ENV_PREFIX) or not sep or not name or not field:
                 continue
-            if name.lower() in self.settings_cls.model_fields:
-                continue
+            if name.lower() in self.settings_cls.model_fields or field.endswith(FILE_SUFFIX):
+                continue  # a setting of Settings itself, or a secret file (``SecretFiles``)
             accounts.setdefault(name.lower(), {})[field.lower()] = value
         return {"accounts": accounts} if accounts else {}
+
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """``SYNDICATION_<NAME>_FILE=/run/secrets/x`` sets ``<NAME>`` from that file (Docker secrets).
+
+    Works for every setting, nested ones too (``SYNDICATION_X__CONSUMER_KEY_FILE``). The file's
+    text is stripped of surrounding whitespace; an empty file leaves the setting unset. Setting
+    both ``<NAME>`` and ``<NAME>_FILE`` is refused, since which one wins would be a guess.
+    """
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        upper = {name.upper(): value for name, value in os.environ.items()}
+        for name, path in sorted(upper.items()):
+            if not (name.startswith(ENV_PREFIX) and name.endswith(FILE_SUFFIX)):
+                continue
+            target = name.removesuffix(FILE_SUFFIX)
+            key = [part.lower() for part in target.removeprefix(ENV_PREFIX).split("__")]
+            if key[0] not in self.settings_cls.model_fields:
+                if len(key) != 2:
+                    continue  # not ours (SYNDICATION_TEST_..., a typo is reported by no one else either)
+                key = ["accounts", *key]  # a channel account's field (SYNDICATION_X__CONSUMER_KEY_FILE)
+            if upper.get(target):
+                raise ValueError(f"{target} and {name} are both set: set one of them")
+            try:
+                text = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+            if not text:
+                continue
+            node = values
+            for part in key[:-1]:
+                node = node.setdefault(part, {})
+            node[key[-1]] = text
+        return values
 
 
 class Settings(BaseSettings):
@@ -54,6 +113,9 @@ class Settings(BaseSettings):
     config: Path = DEFAULT_CONFIG
     data_dir: Path = Path("var")
     database_url: str | None = None
+    # Put into database_url when it has none, so that the URL is not a secret and the password
+    # can be the very file the database server reads (docker-compose: POSTGRES_PASSWORD_FILE).
+    database_password: SecretStr | None = None
     feeds_dir: Path | None = None
     broker_url: str | None = None
     api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -99,7 +161,8 @@ class Settings(BaseSettings):
                                    env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _AccountsFromEnv(settings_cls), dotenv_settings, file_secret_settings
+        return (init_settings, env_settings, _AccountsFromEnv(settings_cls), SecretFiles(settings_cls),
+                dotenv_settings, file_secret_settings)
 
     @model_validator(mode="before")
     @classmethod
@@ -127,15 +190,16 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return _with_password(self.database_url, self.database_password)
         return f"sqlite:///{self.resolved_data_dir / 'syndication.db'}"
 
     def secrets(self) -> list[str]:
-        """Every secret value of these settings outside ``accounts``, for log redaction. The
-        accounts' secrets are their kinds' to declare: ``syndication.channels.registry.secrets_of``
-        gives both."""
+        """Every secret value of these settings outside ``accounts``, for log redaction: tokens,
+        keys, and the passwords in the database and broker URLs. The accounts' secrets are their
+        kinds' to declare: ``syndication.channels.registry.secrets_of`` gives both."""
         values = [t.get_secret_value() for t in (*self.api_tokens, *self.ops_tokens)]
-        for secret in (self.webhook_secret, self.ops_session_secret):
+        for secret in (self.webhook_secret, self.ops_session_secret, self.database_password):
             if secret is not None:
                 values.append(secret.get_secret_value())
+        values += [_url_password(url) or "" for url in (self.database_url, self.broker_url)]
         return [v for v in values if v]

@@ -71,6 +71,10 @@ class FeedsConfig(_Strict):
     # A current document larger than this loses its oldest items (they stay in the archives);
     # the newest item always stays. 0: no cap.
     max_file_bytes: int = Field(10 * 2**20, ge=0)
+    # New feeds (a section, author or tag seen for the first time) one API request, and all of
+    # them in an hour, may create. Beyond them the article is stored, in the feeds that exist.
+    max_new_per_request: int = Field(100, ge=0)
+    max_new_per_hour: int = Field(1000, ge=0)
 
 
 class StaffMember(_Strict):

@@ -7,6 +7,7 @@ article raises ``ValidationError`` naming each field and the reason.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -21,6 +22,8 @@ _HANDLE = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+# Control characters and the line and paragraph separators: refused in ids.
+_LINE_BREAKING = {"Cc", "Zl", "Zp"}
 
 
 def _scrub(value: Any) -> Any:
@@ -148,7 +151,18 @@ class Article(_Model):
     @model_validator(mode="before")
     @classmethod
     def _scrub_input(cls, data: Any) -> Any:
-        return _scrub(data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        # The id is refused, not scrubbed, when it holds a control character (see ``_id``).
+        return {**_scrub(data), **({"id": data["id"]} if "id" in data else {})}
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        # A newline in an id would write a fake line into every plain-text log that names it.
+        if strip_xml_invalid(value) != value or any(unicodedata.category(ch) in _LINE_BREAKING for ch in value):
+            raise ValueError("must not contain control characters such as newlines")
+        return value
 
     @field_validator("url")
     @classmethod

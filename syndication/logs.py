@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from types import TracebackType
+from urllib.parse import unquote
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
@@ -16,6 +20,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _IDS: ContextVar[dict[str, object]] = ContextVar("syndication_log_ids", default={})
 # oauthlib logs Authorization headers at DEBUG; Alembic announces every migration check at INFO.
 NOISY_LOGGERS = ("oauthlib", "requests_oauthlib", "alembic.runtime.migration")
+# uvicorn's own logging config gives these their own stderr handlers; we take them back.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 def bind_ids(**ids: object) -> Token[dict[str, object]]:
@@ -47,57 +53,144 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class RedactingFilter(logging.Filter):
-    """Replaces every configured secret with ``***`` in messages and extras."""
+# ``scheme://user:password@host``: the password part of any URL in a line (database, broker).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<password>[^@\s/]+)@")
+# Escaped in key=value lines: a newline in a value would start a forged log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Every line of a traceback is indented: only the first line of a record starts in column one.
+TRACEBACK_INDENT = "  | "
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
-    def redact(self, text: str) -> str:
+class Redactor:
+    """Replaces every configured secret, and the password of any URL, with ``***``.
+
+    Secrets of any length are replaced, the short ones too: a 3-character secret in a log is
+    still a secret (the cost, a line with a few ``***`` too many, is the operator's hint).
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = {s for s in secrets if s}
+        values |= {unquote(s) for s in values}  # a URL password as written and as meant
+        self.secrets = sorted(values, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return _URL_PASSWORD.sub(r"\g<head>:***@", text)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self.redact(record.getMessage())
-            record.args = None
-            for key, value in list(record.__dict__.items()):
-                if key not in _STANDARD and isinstance(value, str):
-                    setattr(record, key, self.redact(value))
-        return True
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """``a\\nb`` for ``a\nb``: control characters made visible, so a value holds one line."""
+    def one(match: re.Match[str]) -> str:
+        ch = match.group()
+        if keep_newlines and ch == "\n":
+            return ch
+        return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+    return _CONTROL.sub(one, text)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
 
 
+def _redact_all(value: object, redact: Redactor) -> object:
+    """The value with every string in it redacted; what JSON cannot hold becomes its redacted str()."""
+    if isinstance(value, dict):
+        return {str(k): _redact_all(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_redact_all(v, redact) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line; every string in it (the traceback too) redacted before encoding,
+    since JSON escapes could otherwise split a secret."""
+
+    def __init__(self, redact: Redactor | None = None) -> None:
+        super().__init__()
+        self.redact = redact or Redactor()
+
     def format(self, record: logging.LogRecord) -> str:
         payload = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
                    "logger": record.name, "msg": record.getMessage(), **_extras(record)}
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        elif record.exc_text:
+            payload["exc"] = record.exc_text
+        if record.stack_info:
+            payload["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(_redact_all(payload, self.redact), ensure_ascii=False)
 
 
 class KeyValueFormatter(logging.Formatter):
+    """``<time> <LEVEL> <logger>: <message> key=value ...``, then an indented traceback.
+
+    Control characters in the message and the values are escaped, and the whole line,
+    traceback included, is redacted after it is formatted.
+    """
+
+    def __init__(self, fmt: str | None = None, redact: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redact = redact or Redactor()
+
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
-        return f"{line} {extras}" if extras else line
+        record.message = escape_controls(record.getMessage())
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        extras = " ".join(f"{k}={escape_controls(str(v))}" for k, v in _extras(record).items())
+        if extras:
+            line = f"{line} {extras}"
+        tails = []
+        if record.exc_info:
+            tails.append(self.formatException(record.exc_info))
+        elif record.exc_text:
+            tails.append(record.exc_text)
+        if record.stack_info:
+            tails.append(self.formatStack(record.stack_info))
+        for tail in tails:
+            lines = escape_controls(tail.rstrip("\n"), keep_newlines=True).split("\n")
+            line += "".join(f"\n{TRACEBACK_INDENT}{text}" for text in lines)
+        return self.redact(line)
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = False, secrets: Iterable[str] = ()) -> None:
-    """Set up the root logger once per process (CLI, worker, web)."""
+    """Set up the root logger once per process (CLI, worker, web).
+
+    Every line goes through one handler that redacts the formatted line: uvicorn's loggers
+    (start it with ``log_config=None``) and uncaught exceptions of any thread are routed
+    to it too, so no traceback reaches stderr unredacted.
+    """
+    redact = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else
-                         KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(ContextFilter())  # before redaction, so bound values are redacted too
-    handler.addFilter(RedactingFilter(secrets))
+    handler.setFormatter(JsonFormatter(redact) if json_lines else
+                         KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", redact))
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("syndication").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    logging.getLogger("syndication").error("uncaught exception in a thread", exc_info=(
+        args.exc_type, args.exc_value, args.exc_traceback), extra={"in_thread": getattr(args.thread, "name", None)})

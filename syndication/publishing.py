@@ -17,7 +17,7 @@ from syndication.errors import NotFound, ValidationError
 from syndication.feeds.catalog import ALL, feeds_for
 from syndication.store import Store
 from syndication.store.articles import Upserted, upsert_articles, withdraw_article
-from syndication.store.feed_state import mark_dirty
+from syndication.store.feed_state import existing_feeds, feeds_created_since, mark_dirty
 from syndication.store.outbox import RELEASED, Event, add_event, add_events, mark_dispatched
 from syndication.store.timeline import add_steps
 
@@ -50,12 +50,14 @@ class Dispatcher(Protocol):
 
 @dataclass(frozen=True)
 class Accepted:
-    """One article taken in: ``created``, ``updated``, ``unchanged``, ``scheduled`` or ``withdrawn``."""
+    """One article taken in: ``created``, ``updated``, ``unchanged``, ``scheduled`` or ``withdrawn``.
+    ``feeds_refused``: its new feeds that were not created, the caps on new feeds being reached."""
 
     article_id: str
     revision: int
     status: str
     event_id: str | None
+    feeds_refused: tuple[str, ...] = ()
 
 
 @dataclass
@@ -112,6 +114,9 @@ def publish(store: Store, site: SiteConfig, articles: Sequence[Article], *, orig
         specs = feeds_for(article, site.feeds)
         labels.update((s.key, s.label) for s in specs)
         items.append((article, [s.key for s in specs]))
+    refused: dict[str, tuple[str, ...]] = {}
+    if origin == "api":  # an operator's import is trusted with its archive's feeds
+        items, refused = _cap_new_feeds(store, site, items, now)
     with store.transaction() as session:
         results = upsert_articles(session, items, origin=origin, now=now)
         dirty = {key for r in results for key in r.feed_keys}
@@ -133,12 +138,50 @@ def publish(store: Store, site: SiteConfig, articles: Sequence[Article], *, orig
                 steps.append((r.article_id, "scheduled", {"revision": r.revision,
                                                           "release_at": due[r.article_id].isoformat()}))
                 outcome.releases.append(due[r.article_id])
-            outcome.accepted.append(Accepted(r.article_id, r.revision, status, event.id if event else None))
+            outcome.accepted.append(Accepted(r.article_id, r.revision, status, event.id if event else None,
+                                             refused.get(r.article_id, ())))
         add_steps(session, steps, now=now)
     outcome.feed_keys = dirty
     log.info("articles stored", extra={"count": len(results), "origin": origin, "events": len(outcome.events),
                                        "feeds": len(dirty)})
     return outcome
+
+
+def _cap_new_feeds(store: Store, site: SiteConfig, items: list[tuple[Article, list[str]]], now: datetime,
+                   ) -> tuple[list[tuple[Article, list[str]]], dict[str, tuple[str, ...]]]:
+    """Keep at most the caps' worth of new feeds, in the order the articles name them; return the
+    items with the others removed, and per article id the feeds it was refused.
+
+    Read before the publish transaction (on SQLite a read before its first write could not
+    take the write lock later): two requests at once may each create up to the per-request cap,
+    so the hourly cap can be passed by that much, never by more.
+    """
+    caps = site.feeds
+    wanted = [key for _, keys in items for key in keys if key != ALL.key]
+    if not wanted:
+        return items, {}
+    with store.read() as session:
+        existing = existing_feeds(session, wanted)
+        new = [key for key in dict.fromkeys(wanted) if key not in existing]
+        if not new:
+            return items, {}
+        budget = min(caps.max_new_per_request,
+                     caps.max_new_per_hour - feeds_created_since(session, now - timedelta(hours=1),
+                                                                          excluding=[ALL.key]))
+    allowed = set(new[:max(budget, 0)])
+    refused_keys = set(new) - allowed
+    if not refused_keys:
+        return items, {}
+    capped, refused = [], {}
+    for article, keys in items:
+        kept = [k for k in keys if k not in refused_keys]
+        if len(kept) != len(keys):
+            refused[article.id] = tuple(k for k in keys if k in refused_keys)
+        capped.append((article, kept))
+    log.warning("new feeds refused: cap reached", extra={"refused": len(refused_keys), "new_feeds": len(allowed),
+                                                         "per_request": caps.max_new_per_request,
+                                                         "per_hour": caps.max_new_per_hour})
+    return capped, refused
 
 
 def unpublish(store: Store, article_id: str, *, clock: Clock = utcnow) -> Outcome:

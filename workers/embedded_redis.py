@@ -50,8 +50,10 @@ class EmbeddedRedis:
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
 
-    def start(self, timeout: float = 15.0) -> str:
-        folder = (self.data_dir / "redis").resolve()
+    def configure(self) -> str:
+        """Write redis.conf under the data folder and return the URL it will listen on.
+        The same conf starts it again after a crash: same socket, same folder, AOF replayed."""
+        folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         sock = folder / "redis.sock"
         if len(str(sock)) < _MAX_SOCKET_PATH:
@@ -61,8 +63,7 @@ class EmbeddedRedis:
             port = _free_port()
             listen = [f"port {port}", "bind 127.0.0.1"]
             self.url = f"redis://127.0.0.1:{port}/0"
-        conf = folder / "redis.conf"
-        conf.write_text("\n".join([
+        (folder / "redis.conf").write_text("\n".join([
             *listen,
             f"dir {folder}",
             # Spec: Redis persistence docs — AOF with fsync every second loses at most ~1 s of
@@ -76,17 +77,35 @@ class EmbeddedRedis:
         ]) + "\n")
         if sock.exists():
             sock.unlink()
-        self.process = subprocess.Popen([redis_server_binary(), str(conf)], preexec_fn=die_with_parent,
+        return self.url
+
+    @property
+    def folder(self) -> Path:
+        return (self.data_dir / "redis").resolve()
+
+    @property
+    def argv(self) -> list[str]:
+        """The command that starts (or restarts) this redis-server; ``configure`` first."""
+        return [redis_server_binary(), str(self.folder / "redis.conf")]
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Configure and start it here (``syndication run`` hands ``argv`` to its supervisor instead)."""
+        self.configure()
+        self.process = subprocess.Popen(self.argv, preexec_fn=die_with_parent,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self.wait_ready(self.process, timeout)
+
+    def wait_ready(self, process: subprocess.Popen[bytes], timeout: float = 15.0) -> str:
+        """Wait until it answers PING. Raises ``ConfigError`` if it exits or stays silent."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ConfigError(f"redis-server exited at start; see {folder / 'redis.log'}")
+            if process.poll() is not None:
+                raise ConfigError(f"redis-server exited at start; see {self.folder / 'redis.log'}")
             if self._answers():
-                log.info("embedded redis started", extra={"url": self.url, "pid": self.process.pid})
+                log.info("embedded redis started", extra={"url": self.url, "pid": process.pid})
                 return self.url
             time.sleep(0.05)
-        raise ConfigError(f"redis-server did not answer within {timeout}s; see {folder / 'redis.log'}")
+        raise ConfigError(f"redis-server did not answer within {timeout}s; see {self.folder / 'redis.log'}")
 
     def _answers(self) -> bool:
         client = redis.Redis(**_connection_of(self.url), socket_timeout=0.5, socket_connect_timeout=0.5)

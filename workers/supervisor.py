@@ -27,6 +27,7 @@ class Child:
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
     pass_fds: tuple[int, ...] = ()  # open descriptors it inherits, such as a listening socket
+    stop_last: bool = False  # stopped once every other child has exited (the broker they drain to)
 
 
 def celery_argv(*args: str) -> list[str]:
@@ -62,7 +63,12 @@ class Supervisor:
     log_dir: Path
     children: list[Child] = field(default_factory=list)
     max_restarts_per_minute: int = 5
+    # How long a child stays dead before it is restarted. As with Docker's restart delay, a fault
+    # that outlives the child (its broker still down) is not turned into a burst of restarts that
+    # trips the crash-loop limit; and the outage is long enough for /readyz to report it.
+    restart_delay_s: float = 0.0
     _restarts: dict[str, list[float]] = field(default_factory=dict)
+    _dead_since: dict[str, float] = field(default_factory=dict)
     _watching: threading.Event = field(default_factory=threading.Event)
     _watcher: threading.Thread | None = None
 
@@ -83,9 +89,12 @@ class Supervisor:
         """Start again every child that exited. Raises ``CrashLoop`` for one that keeps dying."""
         restarted = []
         now = time.monotonic()
-        for child in self.children:
+        for child in self.children:  # in start order: the embedded broker before its workers
             if child.process is None or child.process.poll() is None:
                 continue
+            if now - self._dead_since.setdefault(child.name, now) < self.restart_delay_s:
+                continue
+            del self._dead_since[child.name]
             recent = [t for t in self._restarts.get(child.name, []) if t > now - 60]
             if len(recent) >= self.max_restarts_per_minute:
                 raise CrashLoop(f"{child.name} exited {len(recent) + 1} times within a minute; "
@@ -123,19 +132,20 @@ class Supervisor:
             self._watcher.join()
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every child (Celery finishes its current task), then SIGKILL stragglers."""
+        """SIGTERM every child (Celery finishes its current task), then SIGKILL stragglers;
+        the ``stop_last`` children (the broker) only once the others are gone."""
         self.stop_watching()
-        for child in reversed(self.children):
-            if child.process and child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in reversed(self.children):
-            if child.process is None:
-                continue
-            try:
-                child.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+        for last in (False, True):
+            group = [c for c in reversed(self.children) if c.stop_last is last and c.process is not None]
+            for child in group:
+                if child.process.poll() is None:  # type: ignore[union-attr]
+                    child.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+            for child in group:
+                try:
+                    child.process.wait(timeout)  # type: ignore[union-attr]
+                except subprocess.TimeoutExpired:
+                    child.process.kill()  # type: ignore[union-attr]
+                    child.process.wait()  # type: ignore[union-attr]
         self.children.clear()
 
     def dead(self) -> list[str]:

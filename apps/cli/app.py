@@ -50,4 +50,7 @@ def main() -> None:
     try:
         app()
     except (ConfigError, StoreError) as exc:
-        fail(str(exc), 2)
+        try:
+            fail(str(exc), 2)
+        except typer.Exit as done:  # outside click's own handling: an exit status, not a traceback
+            raise SystemExit(done.exit_code) from None

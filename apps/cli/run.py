@@ -119,10 +119,7 @@ def run_command(
     redis = None
     if not settings.broker_url:
         redis = EmbeddedRedis(settings.resolved_data_dir)
-        settings = settings.model_copy(update={"broker_url": redis.start()})
-        console.print(f"broker   embedded redis-server (AOF on) at {settings.broker_url}")
-    else:
-        console.print("broker   external (SYNDICATION_BROKER_URL)")
+        settings = settings.model_copy(update={"broker_url": redis.configure()})
     # Samples from the last run would be summed with this one's: start empty.
     shutil.rmtree(metrics_dir(settings), ignore_errors=True)
     metrics_dir(settings).mkdir(parents=True, exist_ok=True)
@@ -135,9 +132,17 @@ def run_command(
            "SYNDICATION_FEEDS_DIR": str(settings.resolved_feeds_dir)}
     if settings.api_tokens:  # --example may have made one: API processes need it too
         env["SYNDICATION_API_TOKENS"] = ",".join(t.get_secret_value() for t in settings.api_tokens)
-    supervisor = Supervisor(env=env, log_dir=settings.resolved_data_dir / "logs")
+    supervisor = Supervisor(env=env, log_dir=settings.resolved_data_dir / "logs", restart_delay_s=1.0)
     listener: socket.socket | None = None
     try:
+        if redis is not None:
+            # Supervised like the workers: if it dies, it is started again on the same socket and
+            # data folder and replays its AOF; the sweeper then re-sends what the outbox holds.
+            broker = supervisor.start(Child("redis-server", redis.argv, stop_last=True))
+            redis.wait_ready(broker.process)  # type: ignore[arg-type]
+            console.print(f"broker   embedded redis-server (AOF on) at {settings.broker_url}")
+        else:
+            console.print("broker   external (SYNDICATION_BROKER_URL)")
         for child in worker_commands(settings.resolved_data_dir, feed_workers=workers, social_workers=social_workers):
             _start(supervisor, child)
         _wait_for_workers(settings, supervisor)
@@ -149,7 +154,7 @@ def run_command(
 
         if api_workers == 1:
             server = uvicorn.Server(uvicorn.Config(create_app(web_context(settings, rt)), host=host, port=port,
-                                                   log_level="warning", access_log=False))
+                                                   log_level="warning", access_log=False, log_config=None))
             # uvicorn runs in a thread so that this thread owns SIGINT/SIGTERM: uvicorn would
             # re-raise the signal after its own shutdown and skip ours (uvicorn/server.py).
             thread = threading.Thread(target=server.run, name="http", daemon=True)
@@ -185,8 +190,6 @@ def run_command(
         supervisor.stop()
         if listener is not None:
             listener.close()
-        if redis:
-            redis.stop()
         console.print("stopped")
 
 
@@ -256,8 +259,9 @@ def serve_command(
     """Run the HTTP service alone, against SYNDICATION_BROKER_URL (the compose `api` service)."""
     rt: Runtime = ctx.obj
     rt.store  # noqa: B018 - migrate at start
+    # log_config=None: uvicorn's lines and tracebacks go through our redacting handler.
     config = uvicorn.Config(create_app(web_context(rt.settings, rt)), host=host, port=port, log_level=log_level,
-                            access_log=access_log)
+                            access_log=access_log, log_config=None)
     if fd is None:
         uvicorn.Server(config).run()
         return

@@ -48,12 +48,17 @@ def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None)
 
 
 def _accepted(outcome: Outcome, dispatched: bool) -> JSONResponse:
-    return JSONResponse(status_code=202, content={
+    content: dict[str, Any] = {
         "events": [e.id for e in outcome.events],
-        "articles": [{"id": a.article_id, "revision": a.revision, "status": a.status, "event_id": a.event_id}
+        "articles": [{"id": a.article_id, "revision": a.revision, "status": a.status, "event_id": a.event_id,
+                      **({"feeds_refused": list(a.feeds_refused)} if a.feeds_refused else {})}
                      for a in outcome.accepted],
         "dispatched": dispatched,
-    })
+    }
+    if any(a.feeds_refused for a in outcome.accepted):
+        content["feeds_refused"] = ("the cap on new feeds per request or per hour was reached: these articles "
+                                    "are stored, but the new feeds listed under them were not created")
+    return JSONResponse(status_code=202, content=content)
 
 
 def build_router(ctx: WebContext) -> APIRouter:

@@ -35,4 +35,6 @@ class WebContext:
     queue_depths: Callable[[], Mapping[str, int] | None] | None = None
     channel_names: list[str] | None = None  # the channels that post; None: those the site enables
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR of the worker processes
+    metrics_cache_s: float = 5.0  # /metrics answers from a copy this fresh (by ``clock``): scrapes cost one query set
+    page_size: int = 100  # rows per page of the home page's and /ops's feed tables
     clock: Clock = utcnow  # every reader of "now" in the web process (tests pass a fixed one)

@@ -21,11 +21,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader
 
@@ -40,6 +40,7 @@ from syndication.store.sessions import OpsSession
 from syndication.store.timeline import steps_of
 from apps.web.auth import token_matches
 from apps.web.context import WebContext
+from apps.web.paging import Paging
 from apps.web.sessions import LoginThrottle, Sessions
 
 COOKIE = "syndication_ops"
@@ -216,11 +217,21 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
         sessions.add_flash(principal.cookie, done.message)
         return RedirectResponse(_safe_next(next_path), status_code=303)
 
+    # /metrics needs no token, so anyone who reaches it could make every scrape a dozen queries:
+    # one rendering serves every request for ``metrics_cache_s`` (a scrape interval is 15 s or more).
+    scraped: dict[str, Any] = {"at": None, "value": None}
+    scrape_lock = threading.Lock()
+
     @router.get("/metrics")
     def metrics() -> Response:
-        body, content_type = render_metrics(ctx.store, ctx.site, queue_depths=ctx.queue_depths,
-                                            metrics_dir=ctx.metrics_dir, channels=ctx.channel_names,
-                                            clock=ctx.clock)
+        with scrape_lock:
+            now, at = ctx.clock(), scraped["at"]
+            if at is None or not at <= now < at + timedelta(seconds=ctx.metrics_cache_s):
+                scraped["value"] = render_metrics(ctx.store, ctx.site, queue_depths=ctx.queue_depths,
+                                                  metrics_dir=ctx.metrics_dir, channels=ctx.channel_names,
+                                                  clock=ctx.clock)
+                scraped["at"] = now
+            body, content_type = scraped["value"]
         return Response(body, media_type=content_type)
 
     @router.get("/ops/login")
@@ -265,12 +276,14 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
         return response
 
     @router.get("/ops")
-    def overview(request: Request) -> Response:
+    def overview(request: Request, feeds_page: int = Query(1, ge=1)) -> Response:
         principal = require(request)
         current = status()
         with ctx.store.read() as session:
             failed = list_deliveries(session, state="failed", limit=100)
-        return page(request, "ops_overview.html", principal, status=current, data=current.as_json(), failed=failed)
+        paging = Paging.of(feeds_page, ctx.page_size, len(current.feeds))
+        return page(request, "ops_overview.html", principal, status=current, data=current.as_json(), failed=failed,
+                    feeds=current.feeds[paging.offset:paging.offset + paging.size], feeds_paging=paging)
 
     @router.get("/ops/status.json")
     def status_json(request: Request) -> JSONResponse:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from syndication.store.conflicts import insert_for, insert_missing
@@ -54,7 +54,8 @@ def mark_dirty(session: Session, keys: Iterable[tuple[str, str]], *, now: dateti
         "label": case((new.label != "", new.label), else_=table.label),
     })
     session.execute(stmt, [{"feed_key": key, "label": label, "dirty_seq": 1, "rendered_seq": 0, "dirty_at": now,
-                            "item_count": 0, "renders": 0, "files": {}} for key, label in sorted(wanted.items())])
+                            "item_count": 0, "renders": 0, "files": {}, "created_at": now}
+                           for key, label in sorted(wanted.items())])
 
 
 def read_seq(session: Session, key: str) -> tuple[int, str]:
@@ -101,3 +102,34 @@ def forget_feeds(session: Session, keys: Iterable[str]) -> None:
     wanted = list(keys)
     if wanted:
         session.execute(delete(FeedStateRow).where(FeedStateRow.feed_key.in_(wanted)))
+
+
+def existing_feeds(session: Session, keys: Iterable[str]) -> set[str]:
+    """Which of these feeds exist already."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        found.update(session.scalars(select(FeedStateRow.feed_key)
+                                     .where(FeedStateRow.feed_key.in_(wanted[start:start + 500]))))
+    return found
+
+
+def feeds_created_since(session: Session, since: datetime, *, excluding: Iterable[str] = ()) -> int:
+    """How many feeds (other than ``excluding``) first appeared at or after ``since``."""
+    return int(session.scalar(select(func.count()).select_from(FeedStateRow).where(
+        FeedStateRow.created_at >= since, FeedStateRow.feed_key.not_in(list(excluding)))) or 0)
+
+
+def _rendered(query: Any, rendered_only: bool) -> Any:
+    return query.where(FeedStateRow.rendered_at.is_not(None)) if rendered_only else query
+
+
+def count_states(session: Session, *, rendered_only: bool = False) -> int:
+    """How many feeds there are (rendered at least once, with ``rendered_only``)."""
+    return int(session.scalar(_rendered(select(func.count()).select_from(FeedStateRow), rendered_only)) or 0)
+
+
+def states_page(session: Session, *, offset: int, limit: int, rendered_only: bool = False) -> list[FeedState]:
+    """One page of feeds in key order."""
+    query = _rendered(select(FeedStateRow), rendered_only).order_by(FeedStateRow.feed_key)
+    return [_state(r) for r in session.scalars(query.offset(offset).limit(limit))]

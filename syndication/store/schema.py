@@ -95,6 +95,8 @@ class FeedStateRow(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     renders: Mapped[int] = mapped_column(Integer, default=0)
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # When the feed first appeared (None: before this was recorded), for the cap on new feeds per hour.
+    created_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class OutboxRow(Base):

@@ -86,3 +86,16 @@ def test_signed_webhook_checks_signature_and_replay_window(stack: Stack) -> None
         no_secret = http.post("/api/v1/webhook", content=body,
                               headers={"X-Syndication-Signature": sign("s3cret-value", int(time.time()), body)})
     assert unsigned.status_code == 401 and no_secret.status_code == 401
+
+
+def test_an_id_with_a_newline_is_422_naming_id_and_forges_no_log_line(stack: Stack) -> None:
+    # Given an id crafted to write a fake line into plain-text logs
+    before = count_articles(stack)
+    forged = article_json("x", id="a1\n2026-11-30 12:00:00,000 ERROR syndication: forged")
+    # When it is published
+    with stack.client() as http:
+        r = http.post("/api/v1/articles", json=forged, headers=stack.auth())
+    # Then it is refused, naming the field, and nothing is stored
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["id"]
+    assert count_articles(stack) == before

@@ -16,13 +16,16 @@ from apps.web.auth import SIGNATURE_HEADER, sign
 from tests.conftest import article_json
 from tests.support.stack import TOKEN, Stack, wait_for
 from tests.support.x_standin import XStandIn
+from workers.app import TASK_NAMES
+from workers.app import create_app as create_celery
 
 pytestmark = pytest.mark.integration
 
 CONSUMER_KEY, CONSUMER_SECRET = "ck-Kx8s2LmQ9vT4", "cs-Zr7pW3nB6yH1qJ5"
 ACCESS_TOKEN, ACCESS_SECRET = "at-1500-Nf4dS8kL2pX6", "ats-Qm3vC9bT7wR2eY5"
 OPS_TOKEN, WEBHOOK_SECRET = "ops-Hj6tF2xV8cN4", "whsec-Lp5gD1sA9kM3"
-SECRETS = {"api token": TOKEN, "ops token": OPS_TOKEN, "webhook secret": WEBHOOK_SECRET,
+URL_PASSWORD = "Pw-Vq7tR2zK"
+SECRETS = {"api token": TOKEN, "ops token": OPS_TOKEN, "webhook secret": WEBHOOK_SECRET, "URL password": URL_PASSWORD,
            "X consumer key": CONSUMER_KEY, "X consumer secret": CONSUMER_SECRET,
            "X access token": ACCESS_TOKEN, "X access token secret": ACCESS_SECRET}
 
@@ -79,6 +82,11 @@ def test_no_secret_reaches_a_log_the_status_or_the_ops_page(stack: Stack, x: XSt
         assert http.post("/api/v1/webhook", content=body, headers=signed).status_code == 202
     # And both posted to X with the OAuth credentials
     wait_for(lambda: len(x.live_tweets) == 2, 60, what="two posts on X")
+    # And a task that fails in a worker with a secret and a URL password in its traceback
+    crafted = f"tag/{CONSUMER_SECRET} postgresql://syndication:{URL_PASSWORD}@db.internal/syndication"
+    create_celery(stack.settings).send_task(TASK_NAMES["render_feed"], args=[crafted])
+    feeds_log = stack.root / "var" / "logs" / "feeds-worker.log"
+    wait_for(lambda: "is not a feed key" in feeds_log.read_text(errors="replace"), 60, what="the task's traceback")
     assert all(r.oauth_signed for r in x.requests if r.path == "/2/tweets")
     # When an operator looks: `syndication status`, its JSON, the ops page and an article's timeline
     cli = [subprocess.run([sys.executable, "-c", "from apps.cli import main; main()", "status", *flag],
@@ -102,5 +110,8 @@ def test_no_secret_reaches_a_log_the_status_or_the_ops_page(stack: Stack, x: XSt
     assert {"feeds-worker.log", "social-worker.log", "beat.log"} <= set(logs)
     assert "delivery done" in logs["social-worker.log"] and "delivery_id=" in logs["social-worker.log"]
     assert "feed rendered" in logs["feeds-worker.log"] and "feed=all" in logs["feeds-worker.log"]
+    # (the failed task's traceback is there, redacted: the secret and the URL password are ***)
+    assert "Traceback (most recent call last)" in logs["feeds-worker.log"]
+    assert "postgresql://syndication:***@db.internal" in logs["feeds-worker.log"]
     for name, text in logs.items():
         assert leaks(text) == [], name

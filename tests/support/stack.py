@@ -194,7 +194,7 @@ class Stack:
         app = create_app(
             web_context(self.settings.model_copy(update={"broker_url": self.redis.url}), self.runtime))  # type: ignore[union-attr]
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False))
+                                                    access_log=False, log_config=None))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait_for(lambda: self.server.started, 10, what="HTTP server")  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import celery
 import pytest
@@ -34,8 +35,22 @@ from apps.cli.app import app as cli_app
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 SERVICES = ("redis", "postgres", "api", "feeds", "social", "beat", "flower")
 # What an operator must export before `docker compose up` (the `${NAME:?...}` variables).
-REQUIRED_VARIABLES = {"POSTGRES_PASSWORD": "pw", "SYNDICATION_API_TOKENS": "token-a,token-b",
-                      "FLOWER_USER": "ops", "FLOWER_PASSWORD": "secret"}
+REQUIRED_VARIABLES = {"FLOWER_USER": "ops", "FLOWER_PASSWORD": "secret"}
+# What the operator's secret files hold, in these tests (mounted at /run/secrets/<name>).
+TOKENS = ["token-a-0123456789abcdef0123456789", "token-b-0123456789abcdef0123456789"]
+# The channel kinds' declared secrets, each a Docker secret of the social worker's:
+# SYNDICATION_<KIND>__<FIELD>_FILE, read from /run/secrets/<kind>_<field> (the outgoing webhook's
+# secret is webhook_secret_out, beside the incoming webhooks' webhook_secret).
+CHANNEL_SECRETS = {f"SYNDICATION_{k.upper()}__{f.upper()}": f"{k}_{f}" + ("_out" if (k, f) == ("webhook", "secret") else "")
+                   for k, kind in CHANNEL_KINDS.items() for f in kind.secret_fields}
+SECRET_FILES = {"postgres_password": "pw\n", "api_tokens": ",".join(TOKENS) + "\n", "ops_tokens": "",
+                "webhook_secret": "", "ops_session_secret": "", **{name: "" for name in CHANNEL_SECRETS.values()}}
+# Which secrets each service may read: what it uses, and nothing more.
+NEEDS = {"redis": set(), "postgres": {"postgres_password"}, "migrate": {"postgres_password"},
+         "api": {"postgres_password", "api_tokens", "ops_tokens", "webhook_secret", "ops_session_secret"},
+         "feeds": {"postgres_password"},
+         "social": {"postgres_password", *CHANNEL_SECRETS.values()},
+         "beat": set(), "flower": set()}
 
 
 # -- reading the file ---------------------------------------------------------------------
@@ -227,12 +242,15 @@ CELERY_SERVICES = [name for name, spec in SERVICE_DEFS.items() if _program(spec)
 
 
 @pytest.fixture
-def compose_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """The api's environment as the containers see it, and nothing else from this shell."""
+def compose_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The api's environment as the containers see it, and nothing else from this shell; its
+    Docker secrets are files under tmp_path instead of /run/secrets."""
     for name in list(os.environ):
         if name.startswith("SYNDICATION_") and not name.startswith("SYNDICATION_TEST_"):
             monkeypatch.delenv(name)
-    env = app_environment("api")
+    for secret, text in SECRET_FILES.items():
+        (tmp_path / secret).write_text(text)
+    env = {k: v.replace("/run/secrets/", f"{tmp_path}/") for k, v in app_environment("api").items()}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # The CLI callback configures the root logger; give the next test the one it had.
@@ -345,7 +363,9 @@ def test_flower_is_installed_as_a_celery_command() -> None:
     importlib.import_module("flower")
     plugins = {ep.name for ep in importlib.metadata.entry_points(group="celery.commands")}
     assert "flower" in plugins
-    assert any(part.startswith("--basic-auth=") for part in command_of("flower")), "flower must ask for a login"
+    # It asks for a login, which stays out of its command line (visible in `ps` and `docker inspect`)
+    assert app_environment("flower")["FLOWER_BASIC_AUTH"] == "ops:secret"
+    assert not any("secret" in part for part in command_of("flower"))
 
 
 def _compose_variables() -> set[str]:
@@ -359,6 +379,7 @@ def test_every_syndication_variable_is_a_setting() -> None:
     assert names
     unknown = []
     for name in sorted(names):
+        name = name.removesuffix("_FILE")  # SYNDICATION_<NAME>_FILE: <NAME> read from a Docker secret
         field, _, nested = name.removeprefix("SYNDICATION_").lower().partition("__")
         if nested:
             # SYNDICATION_X__CONSUMER_KEY -> the channel kind x's settings model -> .consumer_key
@@ -375,17 +396,22 @@ def test_every_syndication_variable_is_a_setting() -> None:
 def test_every_channel_kind_s_settings_are_in_the_compose_file(kind: str) -> None:
     # Given a channel kind declared in the registry, then an operator can set each of its settings
     # through the compose file (the registry is the list; the compose file must follow it)
+    # (a secret one as a Docker secret file of the social worker's, never as a plain variable)
     names = _compose_variables()
-    missing = [f"SYNDICATION_{kind.upper()}__{field.upper()}" for field in CHANNEL_KINDS[kind].settings.model_fields
-               if f"SYNDICATION_{kind.upper()}__{field.upper()}" not in names]
-    assert not missing, f"add to docker-compose.yml's x-app-env: {missing}"
+    wanted = [f"SYNDICATION_{kind.upper()}__{field.upper()}" for field in CHANNEL_KINDS[kind].settings.model_fields]
+    missing = [v + ("_FILE" if v in CHANNEL_SECRETS else "") for v in wanted
+               if v + ("_FILE" if v in CHANNEL_SECRETS else "") not in names]
+    assert not missing, f"add to docker-compose.yml: {missing}"
+    social = SERVICE_DEFS["social"]["environment"]
+    assert all(social.get(v + "_FILE") == f"/run/secrets/{CHANNEL_SECRETS[v]}" for v in wanted if v in CHANNEL_SECRETS)
 
 
 def test_app_services_share_one_environment_and_the_data_volume() -> None:
     # Given the services built from this repository
     assert {"api", "feeds", "social", "beat", "flower"} <= set(APP_SERVICES)
-    envs = {name: SERVICE_DEFS[name]["environment"] for name in APP_SERVICES}
-    # Then they all read the same settings
+    envs = {name: {k: v for k, v in SERVICE_DEFS[name]["environment"].items()
+                   if k.startswith("SYNDICATION_") and not k.endswith("_FILE")} for name in APP_SERVICES}
+    # Then they all read the same settings (only which secrets they get differs)
     assert all(env == envs["api"] for env in envs.values())
     # And the api serves the folder the feeds worker writes
     for name in ("api", "feeds", "beat"):
@@ -402,6 +428,51 @@ def test_the_environment_makes_valid_production_settings(compose_env: dict[str, 
     assert settings.broker_url == "redis://redis:6379/0"
     assert settings.resolved_database_url.startswith("postgresql://syndication:pw@postgres:5432/")
     assert settings.resolved_feeds_dir == Path("/data/feeds")
-    assert [t.get_secret_value() for t in settings.api_tokens] == ["token-a", "token-b"]
+    assert [t.get_secret_value() for t in settings.api_tokens] == TOKENS
     assert "x" not in channel_names(SiteConfig.model_validate({"site": {"title": "T", "base_url": "https://t.example/"}}),
                                     settings)  # no X credentials exported: the channel stays off
+
+
+def test_only_the_api_is_published_and_on_loopback_by_default() -> None:
+    # Given the ports each service publishes, with the operator's defaults
+    published = {name: [interpolate(str(p), REQUIRED_VARIABLES) for p in spec.get("ports", [])]
+                 for name, spec in SERVICE_DEFS.items()}
+    # Then the api is on 127.0.0.1 (a TLS proxy goes in front), Flower on loopback for a tunnel,
+    # and nothing else (redis, postgres, the workers) is published at all
+    assert published.pop("api") == ["127.0.0.1:8000:8000"]
+    assert published.pop("flower") == ["127.0.0.1:5555:5555"]
+    assert all(ports == [] for ports in published.values()), published
+
+
+def test_internal_services_sit_on_an_internal_network_only() -> None:
+    networks = COMPOSE_FILE["networks"]
+    # Given the network every service shares, it has no way out
+    assert networks["backend"]["internal"] is True
+    for name, spec in SERVICE_DEFS.items():
+        assert "backend" in spec["networks"], name
+    # And redis and postgres are on it alone
+    assert SERVICE_DEFS["redis"]["networks"] == ["backend"] and SERVICE_DEFS["postgres"]["networks"] == ["backend"]
+    # And only a service that publishes a port or calls out is on another one
+    for name, spec in SERVICE_DEFS.items():
+        if set(spec["networks"]) - {"backend"}:
+            assert spec.get("ports") or name in ("feeds", "social"), name
+
+
+def test_each_service_gets_only_the_secrets_it_needs_as_files() -> None:
+    declared = COMPOSE_FILE["secrets"]
+    assert set(declared) == set(SECRET_FILES)
+    for name, spec in SERVICE_DEFS.items():
+        # Given the Docker secrets a service mounts, then they are what it needs, no more
+        mounted = set(spec.get("secrets", []))
+        assert mounted == NEEDS[name], name
+        env = {k: str(v) for k, v in (spec.get("environment") or {}).items()}
+        # And every _FILE variable points at one of its own mounted secrets
+        for variable, value in env.items():
+            if variable.endswith("_FILE"):
+                assert value.removeprefix("/run/secrets/") in mounted, f"{name}: {variable}"
+        # And no secret setting is passed as a plain variable (it would show in `docker inspect`)
+        secret_fields = {f"SYNDICATION_{f.upper()}" for f, info in Settings.model_fields.items()
+                         if "Secret" in str(info.annotation)} | set(CHANNEL_SECRETS) | {"POSTGRES_PASSWORD"}
+        assert not secret_fields & set(env), f"{name}: {secret_fields & set(env)}"
+        # And the database URL they share holds no password
+        assert urlsplit(env.get("SYNDICATION_DATABASE_URL", "")).password is None, name

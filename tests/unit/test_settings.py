@@ -152,3 +152,39 @@ def test_a_site_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
 def test_a_missing_site_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_site(tmp_path / "missing.toml")
+
+
+# --- Docker secrets: SYNDICATION_<NAME>_FILE ---------------------------------------------
+
+def test_any_setting_can_come_from_a_file(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given Docker secrets mounted as files, with the trailing newline editors add
+    one, two = "cms-token-one-0123456789abcdef0123", "cms-token-two-0123456789abcdef0123"
+    secrets = {"api_tokens": f"{one},{two}\n", "x_consumer_key": "ck-from-file\n",
+               "postgres_password": "p@ss/word\n", "ops_tokens": "\n"}
+    for name, text in secrets.items():
+        (clean_env / name).write_text(text)
+    monkeypatch.setenv("SYNDICATION_API_TOKENS_FILE", str(clean_env / "api_tokens"))
+    monkeypatch.setenv("SYNDICATION_X__CONSUMER_KEY_FILE", str(clean_env / "x_consumer_key"))
+    monkeypatch.setenv("SYNDICATION_DATABASE_PASSWORD_FILE", str(clean_env / "postgres_password"))
+    monkeypatch.setenv("SYNDICATION_OPS_TOKENS_FILE", str(clean_env / "ops_tokens"))
+    monkeypatch.setenv("SYNDICATION_DATABASE_URL", "postgresql://syndication@postgres:5432/syndication")
+    # When the settings are read
+    settings = Settings()
+    # Then each file set its setting, nested ones too, and an empty file left one unset
+    assert [t.get_secret_value() for t in settings.api_tokens] == [one, two]
+    assert settings.accounts["x"]["consumer_key"] == "ck-from-file"  # a channel account's, validated by its kind
+    assert settings.ops_tokens == []
+    # And the database password went into the URL, percent-encoded, and is redacted from logs
+    assert settings.resolved_database_url == "postgresql://syndication:p%40ss%2Fword@postgres:5432/syndication"
+    assert "p@ss/word" in settings.secrets()
+
+
+@pytest.mark.parametrize("story", ["both set", "missing file"])
+def test_a_secret_file_that_cannot_be_used_is_refused_by_name(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch, story: str) -> None:
+    (clean_env / "token").write_text("from-file")
+    monkeypatch.setenv("SYNDICATION_WEBHOOK_SECRET_FILE", str(clean_env / ("token" if story == "both set" else "nope")))
+    if story == "both set":
+        monkeypatch.setenv("SYNDICATION_WEBHOOK_SECRET", "from-env")
+    with pytest.raises(ValueError, match="SYNDICATION_WEBHOOK_SECRET"):
+        Settings()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stack import wait_for
 from workers.supervisor import Child, CrashLoop, Supervisor
 
 
@@ -74,3 +75,32 @@ def test_a_restarted_child_serves_on_the_socket_it_inherits(tmp_path: Path) -> N
     finally:
         supervisor.stop()
         listener.close()
+
+
+def test_a_dead_child_waits_out_the_restart_delay(tmp_path: Path) -> None:
+    # Given a supervisor that waits an hour before restarting (so no real time can elapse it)
+    supervisor = Supervisor(env={}, log_dir=tmp_path, restart_delay_s=3600)
+    child = supervisor.start(Child("short", [sys.executable, "-c", "pass"]))
+    child.process.wait()  # type: ignore[union-attr]
+    # When it looks at the dead child, it leaves it dead for now
+    assert supervisor.restart_dead() == []
+    assert supervisor.dead() == ["short"]
+    supervisor.stop()
+
+
+def test_the_broker_is_stopped_only_after_the_others(tmp_path: Path) -> None:
+    # Given a "broker" child that records whether the "worker" was still alive when it was stopped
+    marker = tmp_path / "worker-alive"
+    worker_code = f"import signal, time, pathlib; p = pathlib.Path({str(marker)!r}); p.touch(); " \
+                  "signal.signal(signal.SIGTERM, lambda *a: (time.sleep(0.5), p.unlink(), exit(0))); time.sleep(60)"
+    broker_code = f"import signal, time, pathlib; p = pathlib.Path({str(marker)!r}); " \
+                  f"signal.signal(signal.SIGTERM, lambda *a: (print('worker alive:', p.exists(), flush=True), exit(0))); " \
+                  "time.sleep(60)"
+    supervisor = Supervisor(env={}, log_dir=tmp_path)
+    supervisor.start(Child("broker", [sys.executable, "-c", broker_code], stop_last=True))
+    supervisor.start(Child("worker", [sys.executable, "-c", worker_code]))
+    wait_for(marker.exists, 30, what="the worker to start")
+    # When everything is stopped
+    supervisor.stop()
+    # Then the worker had finished before the broker got its SIGTERM
+    assert "worker alive: False" in (tmp_path / "broker.log").read_text()
