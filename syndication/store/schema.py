@@ -221,3 +221,12 @@ class SecretKeyRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class WebhookSignatureRow(Base):
+    """A signed webhook request already accepted: its MAC, kept until its replay window ends."""
+
+    __tablename__ = "webhook_signatures"
+
+    mac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

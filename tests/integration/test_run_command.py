@@ -15,7 +15,7 @@ from tests.support.stack import SITE_TOML, wait_for
 from tests.support.x_standin import XStandIn
 
 pytestmark = pytest.mark.integration
-TOKEN = "run-token-0123456789"
+TOKEN = "run-token-0123456789abcdefghijklmnop"
 
 
 def publish(product: Product, *articles: dict[str, object]) -> httpx.Response:

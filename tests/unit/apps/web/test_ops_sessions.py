@@ -121,7 +121,7 @@ def test_a_configured_secret_signs_the_cookie(store: Store, site: SiteConfig, cl
 
 def test_a_session_ends_after_its_time_by_the_injected_clock(store: Store, site: SiteConfig,
                                                              clock: FixedClock) -> None:
-    with process(store, site, clock, ops_session_ttl_s=3600) as a:
+    with process(store, site, clock, ops_session_ttl_s=3600, ops_session_idle_s=3600) as a:
         response = log_in(a)
         assert "Max-Age=3600" in response.headers["set-cookie"]
         cookie = cookie_of(a)
