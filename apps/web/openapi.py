@@ -114,7 +114,18 @@ def secured_by(scheme: str) -> dict[str, Any]:
     return {"security": [{scheme: []}]}
 
 
-def with_security_schemes(document: dict[str, Any]) -> dict[str, Any]:
-    """The generated document with our security schemes declared under ``components``."""
-    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+def finished(document: dict[str, Any]) -> dict[str, Any]:
+    """The generated document made true: our security schemes declared, and FastAPI's own 422
+    (``HTTPValidationError``, added to every route with a parameter) dropped, since no route
+    answers in that shape: a path parameter here is any string, and refusals are ``Problem``s."""
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    fastapi_422 = "#/components/schemas/HTTPValidationError"
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref") == fastapi_422:
+                del operation["responses"]["422"]
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(name, None)
     return document
