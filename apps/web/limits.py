@@ -3,7 +3,7 @@
 Before a request body is read (into memory), the gate asks ``admit`` whether the request's
 headers could possibly be authorised (a bearer token, a signature header): a request that
 cannot is answered 401 at once, without reading a byte of its body. A body larger than
-``max_bytes`` is answered 413, and one that takes longer than ``body_timeout_s`` to arrive
+``max_bytes`` (64 KiB for an ops form) is answered 413, and one that takes longer than ``body_timeout_s`` to arrive
 408, so that a client sending one byte every few seconds holds no connection for long.
 Every answer gets ``X-Content-Type-Options: nosniff`` and no ``server`` header.
 """
@@ -21,6 +21,7 @@ Refusal = tuple[int, str, dict[str, str]]
 Admit = Callable[[str, str, dict[bytes, bytes]], Refusal | None]
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 BODY_PATHS = ("/api/", "/ops/")  # only routes under these read a body: elsewhere none is read at all
+OPS_FORM_MAX_BYTES = 64 * 1024  # an ops form (the login too, which anyone may post) is a few hundred bytes
 
 
 def _secured(send: Any) -> Any:
@@ -56,9 +57,10 @@ class BodyLimit:
         if refusal is not None:
             await _answer(send, *refusal)
             return
+        limit = min(self.max_bytes, OPS_FORM_MAX_BYTES) if scope["path"].startswith("/ops/") else self.max_bytes
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._too_large(send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _too_large(send, limit)
             return
         # Read the body here, up to the limit, and replay it to the app: a body that turns out
         # too large mid-stream is answered 413 before the app has seen any of it.
@@ -76,8 +78,8 @@ class BodyLimit:
                 return  # client went away
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_bytes:
-                await self._too_large(send)
+            if seen > limit:
+                await _too_large(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -93,8 +95,10 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Any) -> None:
-        await _answer(send, 413, f"request body larger than {self.max_bytes} bytes", {})
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    await _answer(send, 413, f"request body larger than {limit} bytes", {})
 
 
 async def _answer(send: Any, status: int, detail: str, headers: dict[str, str]) -> None:

@@ -2,10 +2,11 @@
 
 Auth: ``Authorization: Bearer <ops token>``, or a login form that trades the token for a
 session cookie. The cookie holds a random session id signed with HMAC-SHA256, never the token;
-it is HttpOnly, SameSite=Strict, and Secure over https. Sessions and the failed-login throttle
+it is HttpOnly, SameSite=Strict, and Secure over https; with an https ``SYNDICATION_PUBLIC_URL``
+(behind a TLS proxy) it is always Secure and ``__Host-`` prefixed. A session ends when idle too. Sessions and the failed-login throttle
 live in the database (``apps.web.sessions``), so every API process shares them.
 Form posts from a session must carry the session's CSRF token (compared in constant time),
-and an Origin or Referer header, when sent, must name this host. Bearer requests carry no
+and an Origin or Referer header, when sent, must name this host (the public URL when set). Bearer requests carry no
 ambient credential, so they need no CSRF token. Every action goes through
 ``syndication.operations`` as ``ops:<first 6 hex of sha256(token)>``.
 

@@ -99,3 +99,8 @@ def test_a_body_that_trickles_in_is_cut_off_with_408() -> None:
     start = sent[0]
     assert start["status"] == 408 and (b"connection", b"close") in start["headers"]
     assert "not received within 0.3 s" in json.loads(sent[1]["body"])["detail"]
+
+
+def test_the_login_form_which_anyone_may_post_takes_no_large_body(http: TestClient) -> None:
+    answer = http.post("/ops/login", data={"token": "x" * 70_000})
+    assert answer.status_code == 413 and "65536 bytes" in answer.json()["detail"]
