@@ -26,5 +26,6 @@ def remember_signature(db: Session, mac: str, *, expires_at: datetime, now: date
     """
     db.execute(delete(WebhookSignatureRow).where(WebhookSignatureRow.expires_at <= now))
     inserted = db.execute(insert_for(db, WebhookSignatureRow).values(mac=mac, expires_at=expires_at)
-                          .on_conflict_do_nothing(index_elements=[WebhookSignatureRow.mac]))
-    return inserted.rowcount == 1  # type: ignore[attr-defined]
+                          .on_conflict_do_nothing(index_elements=[WebhookSignatureRow.mac])
+                          .returning(WebhookSignatureRow.mac))
+    return inserted.scalar_one_or_none() is not None  # no row back: the conflict, a replay
