@@ -164,6 +164,8 @@ class Article(_Model):
             try:
                 if not _DATE_TIME.match(value):
                     raise ValueError
+                if value[17:19] == "60":  # Spec: RFC 3339 §5.7 leap second; datetime stops at :59
+                    value = value[:17] + "59" + value[19:]
                 parsed = datetime.fromisoformat(value.replace("z", "Z"))
             except ValueError:
                 raise ValueError("not an RFC 3339 date-time such as 2026-05-01T09:30:00Z (years 1000 to "
