@@ -129,7 +129,23 @@ class Settings(BaseSettings):
     # After this many failed ops logins from one client within the window: 429 until it ends.
     ops_login_max_failures: int = Field(10, gt=0)
     ops_login_window_s: int = Field(600, gt=0)
+    # ...and after this many from all clients together within the window, 429 for every login
+    # and ops bearer request until it ends: a guesser spread over many addresses is stopped too.
+    ops_login_max_failures_total: int = Field(100, gt=0)
+    # An ops session ends after this long without a request (and at ops_session_ttl_s anyway).
+    ops_session_idle_s: int = Field(1800, gt=0)
+    # The address readers and operators use, e.g. https://news.example.org behind a TLS proxy.
+    # When https: the ops cookie is always Secure and __Host- prefixed, and the Origin of every
+    # ops form post must be this one. Unset: both follow the request (fine on plain local http).
+    public_url: str | None = None
+    # /docs and /redoc (a page of the API built from /openapi.json); off unless asked for.
+    api_docs: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
+    # uvicorn: connections served at once (more get 503), idle keep-alive, and the longest a
+    # client may take to send a request body (then 408: a slow body holds no connection).
+    http_max_connections: int = Field(1000, ge=1)
+    http_keep_alive_s: int = Field(5, ge=1)
+    http_body_timeout_s: float = Field(30.0, gt=0)
     # HTTP processes `syndication run` starts on its one port (its --api-workers overrides it).
     api_workers: int = Field(1, ge=1)
     render_window_ms: int = 50
@@ -178,6 +194,16 @@ class Settings(BaseSettings):
             given = value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
             accounts[name] = {**accounts.get(name, {}), **given}
         return {**{k: v for k, v in data.items() if k not in named}, "accounts": accounts}
+    @field_validator("public_url")
+    @classmethod
+    def _public_origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+                or parts.query or parts.fragment:
+            raise ValueError("must be an origin such as https://news.example.org (no path)")
+        return f"{parts.scheme}://{parts.netloc}".lower()
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -24,6 +24,25 @@ _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 # Control characters and the line and paragraph separators: refused in ids.
 _LINE_BREAKING = {"Cc", "Zl", "Zp"}
+# Spec: RFC 3339 §5.6 date-time; without an offset it is read in the site's zone. The year is
+# kept to 1000-8999, so that any offset converts to UTC (datetime stops at years 1 and 9999).
+_DATE_TIME = re.compile(r"^[1-8][0-9]{3}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?$")
+
+# What /openapi.json says of each string, beside the validator that enforces it (the fuzz test
+# in tests/integration/test_api_fuzz.py checks that the two agree). JSON Schema patterns.
+# XML-invalid characters, less lone surrogates: no regex engine of the fuzzers takes a range of them.
+_XML_BAD = "\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\uFFFE\\uFFFF"
+_SPACE = "\\s\\x85"  # Python's white space: ECMA's \s lacks NEL (U+0085)
+_VISIBLE = {"pattern": f"[^{_SPACE}{_XML_BAD}]"}  # a character left after white space and XML-invalid ones go
+_URL = {"pattern": f"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+(:[0-9]{{1,5}})?([/?#][^{_SPACE}]*)?$"}
+_EMAIL_CHAR = f'[^@{_SPACE}<>"{_XML_BAD}]'
+_EMAIL_SCHEMA = {"pattern": f"^({_EMAIL_CHAR}+@{_EMAIL_CHAR}+\\.{_EMAIL_CHAR}+)?$"}
+_HANDLE_SCHEMA = {"pattern": "^(@?[A-Za-z0-9_]{1,15})?$"}
+_MIME_SCHEMA = {"pattern": "^([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*)?$"}
+_LANG_SCHEMA = {"pattern": "^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"}
+_DATE_SCHEMA = {"pattern": "^[1-8][0-9]{3}-"}
+_URL_OR_EMPTY = {"pattern": "^$|" + _URL["pattern"]}
+URL_MAX = 2048
 
 
 def _scrub(value: Any) -> Any:
@@ -42,7 +61,8 @@ def _url(value: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Strict: a JSON string is no boolean or integer here, as /openapi.json says.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
 _SOCIAL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -55,11 +75,15 @@ class Author(_Model):
     """A byline. ``social`` holds the author's handle per channel kind; ``x`` is the older
     spelling of ``social.x``. ``staff`` marks a newsroom member for the channels' staff lists."""
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(None, max_length=254)
-    url: str | None = None
-    x: str | None = None
-    social: dict[str, str] = Field(default_factory=dict, max_length=20)
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=_VISIBLE)
+    email: Annotated[str, Field(max_length=254, json_schema_extra=_EMAIL_SCHEMA)] | None = None
+    url: Annotated[str, Field(max_length=URL_MAX, json_schema_extra=_URL_OR_EMPTY)] | None = None
+    x: Annotated[str, Field(max_length=16, json_schema_extra=_HANDLE_SCHEMA)] | None = None
+    social: dict[str, str] = Field(default_factory=dict, max_length=20, json_schema_extra={
+        "propertyNames": {"pattern": _SOCIAL_KEY.pattern},
+        "properties": {"x": {"type": "string", "maxLength": 16, "pattern": _HANDLE.pattern}},
+        "additionalProperties": {"type": "string", "maxLength": 507,
+                                 "pattern": f"^@?[^{_SPACE}@]{{1,253}}(@[^{_SPACE}@]{{1,253}})?$"}})
     staff: bool = False
 
     @field_validator("email")
@@ -103,8 +127,8 @@ class Author(_Model):
 class Image(_Model):
     """The article's lead image, carried as an enclosure."""
 
-    url: str
-    type: str | None = None
+    url: str = Field(max_length=URL_MAX, json_schema_extra=_URL)
+    type: Annotated[str, Field(max_length=255, json_schema_extra=_MIME_SCHEMA)] | None = None
     length: int | None = Field(None, ge=0, le=2**53)
     alt: str | None = Field(None, max_length=1000)
 
@@ -112,6 +136,12 @@ class Image(_Model):
     @classmethod
     def _url(cls, value: str) -> str:
         return _url(value)
+
+    @field_validator("length", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        # JSON has one number type: 7733.0 is an integer to JSON Schema, so to us too.
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("type")
     @classmethod
@@ -133,17 +163,18 @@ class Social(_Model):
 class Article(_Model):
     """One article, clean and valid. Dates are aware and in UTC."""
 
-    id: str = Field(min_length=1, max_length=200)
-    url: str
-    title: str = Field(min_length=1, max_length=1000)
+    id: str = Field(min_length=1, max_length=200, json_schema_extra=_VISIBLE)
+    url: str = Field(max_length=URL_MAX, json_schema_extra=_URL)
+    title: str = Field(min_length=1, max_length=1000, json_schema_extra=_VISIBLE)
     summary: str | None = Field(None, max_length=20_000)
     content_html: str | None = Field(None, max_length=2_000_000)
-    published_at: datetime
-    updated_at: datetime | None = None
+    published_at: datetime = Field(json_schema_extra=_DATE_SCHEMA)
+    updated_at: Annotated[datetime, Field(json_schema_extra=_DATE_SCHEMA)] | None = None
     section: str | None = Field(None, max_length=200)
     authors: list[Author] = Field(default_factory=list, max_length=50)
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    language: str | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=100, json_schema_extra=_VISIBLE)]] = Field(
+        default_factory=list, max_length=100)
+    language: Annotated[str, Field(max_length=35, json_schema_extra=_LANG_SCHEMA)] | None = None
     image: Image | None = None
     source: str | None = Field(None, max_length=500)
     social: Social | None = None
@@ -176,9 +207,14 @@ class Article(_Model):
             parsed = value
         elif isinstance(value, str):
             try:
+                if not _DATE_TIME.match(value):
+                    raise ValueError
+                if value[17:19] == "60":  # Spec: RFC 3339 §5.7 leap second; datetime stops at :59
+                    value = value[:17] + "59" + value[19:]
                 parsed = datetime.fromisoformat(value.replace("z", "Z"))
             except ValueError:
-                raise ValueError("not an RFC 3339 date-time such as 2026-05-01T09:30:00Z") from None
+                raise ValueError("not an RFC 3339 date-time such as 2026-05-01T09:30:00Z (years 1000 to "
+                                 "8999)") from None
         else:
             raise ValueError("must be an RFC 3339 string")
         if parsed is None:

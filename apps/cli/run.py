@@ -32,6 +32,7 @@ from syndication.channels.registry import channel_names, secrets_of
 from syndication.store.articles import count_articles
 from apps.web.app import create_app
 from apps.web.context import WebContext
+from apps.web.server import check_tokens, server_config
 from workers.app import create_app as create_celery
 from workers.broker import BrokerState, client_for
 from workers.dispatch import CeleryDispatcher
@@ -44,6 +45,7 @@ EXAMPLE_ARTICLES = PACKAGE_DIR / "examples" / "articles.ndjson"
 
 
 def web_context(settings: Settings, rt: Runtime) -> WebContext:
+    check_tokens(settings)
     celery = create_celery(settings)
     broker = BrokerState(client_for(settings.broker_url or ""))
     dispatcher = CeleryDispatcher(celery, broker, window_ms=settings.render_window_ms)
@@ -56,6 +58,9 @@ def web_context(settings: Settings, rt: Runtime) -> WebContext:
         ops_session_secret=settings.ops_session_secret.get_secret_value() if settings.ops_session_secret else None,
         ops_session_ttl_s=settings.ops_session_ttl_s, ops_login_max_failures=settings.ops_login_max_failures,
         ops_login_window_s=settings.ops_login_window_s,
+        ops_login_max_failures_total=settings.ops_login_max_failures_total,
+        ops_session_idle_s=settings.ops_session_idle_s, public_url=settings.public_url, api_docs=settings.api_docs,
+        body_timeout_s=settings.http_body_timeout_s,
         broker_snapshot=lambda: broker_snapshot(celery, broker), queue_depths=lambda: queue_depths(broker),
         channel_names=channel_names(rt.site, settings),
         metrics_dir=metrics_dir(settings),
@@ -113,6 +118,7 @@ def run_command(
     api_workers = api_workers or settings.api_workers
     if example:
         settings = _example_token(settings)
+    check_tokens(settings)  # before any process starts
     rt.store  # migrate before any worker starts  # noqa: B018
     if example:
         _load_examples(rt)
@@ -153,8 +159,8 @@ def run_command(
             supervisor.stop_watching(wait=False)  # children stopped by this Ctrl-C stay stopped
 
         if api_workers == 1:
-            server = uvicorn.Server(uvicorn.Config(create_app(web_context(settings, rt)), host=host, port=port,
-                                                   log_level="warning", access_log=False, log_config=None))
+            server = uvicorn.Server(server_config(create_app(web_context(settings, rt)), settings, host=host,
+                                                  port=port, log_level="warning", access_log=False))
             # uvicorn runs in a thread so that this thread owns SIGINT/SIGTERM: uvicorn would
             # re-raise the signal after its own shutdown and skip ours (uvicorn/server.py).
             thread = threading.Thread(target=server.run, name="http", daemon=True)
@@ -259,9 +265,8 @@ def serve_command(
     """Run the HTTP service alone, against SYNDICATION_BROKER_URL (the compose `api` service)."""
     rt: Runtime = ctx.obj
     rt.store  # noqa: B018 - migrate at start
-    # log_config=None: uvicorn's lines and tracebacks go through our redacting handler.
-    config = uvicorn.Config(create_app(web_context(rt.settings, rt)), host=host, port=port, log_level=log_level,
-                            access_log=access_log, log_config=None)
+    config = server_config(create_app(web_context(rt.settings, rt)), rt.settings, host=host, port=port,
+                           log_level=log_level, access_log=access_log)
     if fd is None:
         uvicorn.Server(config).run()
         return

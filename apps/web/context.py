@@ -26,7 +26,12 @@ class WebContext:
     ops_session_ttl_s: int = 12 * 3600
     ops_login_max_failures: int = 10  # failed ops logins per client and window, then 429
     ops_login_window_s: int = 600
+    ops_login_max_failures_total: int = 100  # failed ops logins from all clients per window, then 429
+    ops_session_idle_s: int = 1800
+    public_url: str | None = None  # the origin readers and operators use (https: Secure, __Host- cookie)
+    api_docs: bool = False  # serve /docs and /redoc
     max_body_bytes: int = 4 * 1024 * 1024
+    body_timeout_s: float = 30.0  # the longest a client may take to send a request body
     max_batch: int = 1000
     cache_max_age_s: int = 60
     archive_max_age_s: int = 86400  # a full archive page (RFC 5005) changes only on a correction

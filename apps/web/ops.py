@@ -2,10 +2,11 @@
 
 Auth: ``Authorization: Bearer <ops token>``, or a login form that trades the token for a
 session cookie. The cookie holds a random session id signed with HMAC-SHA256, never the token;
-it is HttpOnly, SameSite=Strict, and Secure over https. Sessions and the failed-login throttle
+it is HttpOnly, SameSite=Strict, and Secure over https; with an https ``SYNDICATION_PUBLIC_URL``
+(behind a TLS proxy) it is always Secure and ``__Host-`` prefixed. A session ends when idle too. Sessions and the failed-login throttle
 live in the database (``apps.web.sessions``), so every API process shares them.
 Form posts from a session must carry the session's CSRF token (compared in constant time),
-and an Origin or Referer header, when sent, must name this host. Bearer requests carry no
+and an Origin or Referer header, when sent, must name this host (the public URL when set). Bearer requests carry no
 ambient credential, so they need no CSRF token. Every action goes through
 ``syndication.operations`` as ``ops:<first 6 hex of sha256(token)>``.
 
@@ -44,6 +45,9 @@ from apps.web.paging import Paging
 from apps.web.sessions import LoginThrottle, Sessions
 
 COOKIE = "syndication_ops"
+# With an https SYNDICATION_PUBLIC_URL: a cookie browsers take only over https, for the whole
+# host and from no other (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain).
+HOST_COOKIE = "__Host-syndication_ops"
 SNAPSHOT_TTL_S = 3.0  # a worker ping waits out its whole timeout: share one answer between viewers
 
 
@@ -59,13 +63,19 @@ class Principal:
     cookie: str | None = None  # the session's cookie value, to leave it a message
 
 
-def authenticate(request: Request, tokens: list[str], sessions: Sessions) -> Principal | None:
+def cookie_name(public_url: str | None) -> str:
+    """The session cookie's name: ``__Host-`` prefixed when the public address is https."""
+    return HOST_COOKIE if public_url and public_url.startswith("https://") else COOKIE
+
+
+def authenticate(request: Request, tokens: list[str], sessions: Sessions, cookie_name: str = COOKIE
+                 ) -> Principal | None:
     """Who is asking: a valid bearer ops token, or a valid session cookie; None otherwise."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         token = value.strip()
         return Principal(actor_for(token), None) if tokens and token_matches(token, tokens) else None
-    cookie = request.cookies.get(COOKIE)
+    cookie = request.cookies.get(cookie_name)
     session = sessions.get(cookie)
     return Principal(session.actor, session, cookie) if session else None
 
@@ -81,9 +91,10 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def same_origin(request: Request) -> bool:
-    """False when an Origin (or, without one, a Referer) header names another site."""
-    expected = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+def same_origin(request: Request, public_url: str | None = None) -> bool:
+    """False when an Origin (or, without one, a Referer) header names another site than
+    ``public_url`` (or, without one, the scheme and Host of the request)."""
+    expected = public_url or f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
     origin = request.headers.get("origin")
     if origin is not None:
         return origin.lower().rstrip("/") == expected
@@ -94,11 +105,11 @@ def same_origin(request: Request) -> bool:
     return True
 
 
-def csrf_ok(principal: Principal, presented: str, request: Request) -> bool:
+def csrf_ok(principal: Principal, presented: str, request: Request, public_url: str | None = None) -> bool:
     """A form post is ours: bearer requests pass; sessions need their token and a same-origin post."""
     if principal.session is None:
         return True
-    return same_origin(request) and hmac.compare_digest(principal.session.csrf.encode(), presented.encode())
+    return same_origin(request, public_url) and hmac.compare_digest(principal.session.csrf.encode(), presented.encode())
 
 
 def _safe_next(target: str | None) -> str:
@@ -144,9 +155,14 @@ def templates() -> Environment:
 def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     sessions = sessions or Sessions(ctx.store, secret=ctx.ops_session_secret, ttl_s=ctx.ops_session_ttl_s,
-                                    clock=ctx.clock)
+                                    idle_s=ctx.ops_session_idle_s, clock=ctx.clock)
     throttle = LoginThrottle(ctx.store, limit=ctx.ops_login_max_failures, window_s=ctx.ops_login_window_s,
-                             clock=ctx.clock)
+                             total_limit=ctx.ops_login_max_failures_total, clock=ctx.clock)
+    cookie = cookie_name(ctx.public_url)
+    cookie_path = "/" if cookie == HOST_COOKIE else "/ops"
+
+    def who(request: Request) -> Principal | None:
+        return authenticate(request, ctx.ops_tokens, sessions, cookie)
     env = templates()
     # Not shared state: a short-lived copy of the broker's answer, so that many viewers cost one
     # worker ping per process and period. Each process asking on its own is just as correct.
@@ -187,7 +203,7 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
         if guessing and (wait := throttle.retry_after(client_of(request))):
             raise HTTPException(429, f"too many failed ops logins: try again in {wait} s",
                                 headers={"Retry-After": str(wait)})
-        principal = authenticate(request, ctx.ops_tokens, sessions)
+        principal = who(request)
         if principal is not None:
             return principal
         if guessing:
@@ -200,7 +216,7 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
 
     def act(request: Request, csrf: str, next_path: str | None, action: Callable[[str], Done]) -> Response:
         principal = require(request)
-        if not csrf_ok(principal, csrf, request):
+        if not csrf_ok(principal, csrf, request, ctx.public_url):
             raise HTTPException(403, "CSRF check failed: reload the page and try again")
         try:
             done = action(principal.actor)
@@ -236,14 +252,14 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
 
     @router.get("/ops/login")
     def login_form(request: Request, next: str = "/ops") -> Response:  # noqa: A002 - the query name
-        if authenticate(request, ctx.ops_tokens, sessions):
+        if who(request):
             return RedirectResponse(_safe_next(next), status_code=303)
         return page(request, "ops_login.html", None, next=_safe_next(next), error=None,
                     configured=bool(ctx.ops_tokens))
 
     @router.post("/ops/login")
     def login(request: Request, token: str = Form(""), next: str = Form("/ops")) -> Response:  # noqa: A002
-        if not same_origin(request):
+        if not same_origin(request, ctx.public_url):
             raise HTTPException(403, "cross-site login refused")
         client = client_of(request)
         if wait := throttle.retry_after(client):
@@ -259,20 +275,21 @@ def build_router(ctx: WebContext, *, sessions: Sessions | None = None) -> APIRou
             return page(request, "ops_login.html", None, status_code=401, next=_safe_next(next),
                         error="That is not a valid ops token.", configured=bool(ctx.ops_tokens))
         throttle.succeeded(client)
-        cookie, _ = sessions.create(actor_for(token))
+        value, _ = sessions.create(actor_for(token))
         response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(COOKIE, cookie, max_age=sessions.ttl_s, path="/ops", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+        response.set_cookie(cookie, value, max_age=sessions.ttl_s, path=cookie_path, httponly=True, samesite="strict",
+                            secure=cookie == HOST_COOKIE or request.url.scheme == "https")
         return response
 
     @router.post("/ops/logout")
     def logout(request: Request, csrf: str = Form("")) -> Response:
         principal = require(request)
-        if not csrf_ok(principal, csrf, request):
+        if not csrf_ok(principal, csrf, request, ctx.public_url):
             raise HTTPException(403, "CSRF check failed")
-        sessions.drop(request.cookies.get(COOKIE))
+        sessions.drop(request.cookies.get(cookie))
         response = RedirectResponse("/ops/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/ops")
+        response.delete_cookie(cookie, path=cookie_path, secure=cookie == HOST_COOKIE, httponly=True,
+                               samesite="strict")
         return response
 
     @router.get("/ops")

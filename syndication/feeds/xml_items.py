@@ -21,7 +21,7 @@ from datetime import datetime
 from config import SiteInfo
 from syndication.articles import Article, StoredArticle
 from syndication.feeds.fields import as_utc, categories, entry_id, image_type
-from syndication.text import strip_xml_invalid
+from syndication.text import html_to_text, strip_xml_invalid
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # Spec: RFC 6721 §2 — the tombstones namespace.
@@ -140,7 +140,9 @@ def _attributes(*pairs: tuple[str, str]) -> str:
 
 def _rss_item(article: Article, site: SiteInfo, clean: Clean) -> str:
     at = "      "  # <rss><channel><item><child>: three levels deep
-    out = ["    <item>\n", _element(at, "title", clean(article.title) or article.url),
+    # RSS readers render <title> as HTML (RSS 2.0 says nothing either way): tags are dropped
+    # from the text, so a title of "<b>Budget</b>" or "<img onerror=…>" is text in every reader.
+    out = ["    <item>\n", _element(at, "title", clean(html_to_text(article.title)) or article.url),
            _element(at, "link", article.url)]
     summary = clean(article.summary) if article.summary else None
     content = clean(article.content_html) if article.content_html else None

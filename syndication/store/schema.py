@@ -281,3 +281,10 @@ class ArchiveItemRow(Base):
     article_id: Mapped[str] = mapped_column(Key, primary_key=True)
     position: Mapped[int | None] = mapped_column(Integer)
     pending: Mapped[str | None] = mapped_column(String(36))
+class WebhookSignatureRow(Base):
+    """A signed webhook request already accepted: its MAC, kept until its replay window ends."""
+
+    __tablename__ = "webhook_signatures"
+
+    mac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

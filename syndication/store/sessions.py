@@ -59,6 +59,17 @@ def get_session(db: Session, sid: str, *, now: datetime) -> OpsSession | None:
     return OpsSession(row.actor, row.csrf, row.expires_at, tuple(row.flash or ()))
 
 
+def touch_session(db: Session, sid: str, *, now: datetime, idle: timedelta, ttl: timedelta) -> OpsSession | None:
+    """The live session with this id, its end moved to ``now + idle`` (never past its start +
+    ``ttl``); None if there is none or it has ended, idle or not."""
+    row = db.scalars(select(OpsSessionRow).where(OpsSessionRow.id_hash == hash_session_id(sid))
+                     .with_for_update()).first()
+    if row is None or row.expires_at <= now:
+        return None
+    row.expires_at = min(now + idle, row.created_at + ttl)
+    return OpsSession(row.actor, row.csrf, row.expires_at, tuple(row.flash or ()))
+
+
 def drop_session(db: Session, sid: str) -> None:
     """End a session (log-out); unknown ids are ignored."""
     db.execute(delete(OpsSessionRow).where(OpsSessionRow.id_hash == hash_session_id(sid)))

@@ -28,7 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SCREENSHOTS_ENV = "SYNDICATION_SCREENSHOTS"
-OPS_TOKEN = "ops-browser-token-2718"
+OPS_TOKEN = "ops-browser-token-2718281828459045"
 SITE = """
 [site]
 title = "Harbour Gazette"

@@ -23,7 +23,7 @@ from tests.support.product import Product
 from tests.support.stack import SITE_TOML, wait_for
 
 pytestmark = pytest.mark.integration
-TOKEN = "api-workers-token-0123456789"
+TOKEN = "api-workers-token-0123456789abcdef"
 OPS_TOKEN = "api-workers-ops-token-0123456789"
 ACTOR = "ops:" + hashlib.sha256(OPS_TOKEN.encode()).hexdigest()[:6]
 

@@ -23,7 +23,7 @@ from tests.integration.conftest import running
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
-OPS_TOKEN = "ops-integration-token-42"
+OPS_TOKEN = "ops-integration-token-42-abcdefghij"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from tests.support.product import Product
 from tests.support.stack import FAST, SITE_TOML, wait_for
 
 pytestmark = pytest.mark.integration
-TOKEN = "run-token-0123456789"
+TOKEN = "run-token-0123456789abcdefghijklmnop"
 
 
 def publish(product: Product, *articles: dict[str, object]) -> httpx.Response:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 CONSUMER_KEY, CONSUMER_SECRET = "ck-Kx8s2LmQ9vT4", "cs-Zr7pW3nB6yH1qJ5"
 ACCESS_TOKEN, ACCESS_SECRET = "at-1500-Nf4dS8kL2pX6", "ats-Qm3vC9bT7wR2eY5"
-OPS_TOKEN, WEBHOOK_SECRET = "ops-Hj6tF2xV8cN4", "whsec-Lp5gD1sA9kM3"
+OPS_TOKEN, WEBHOOK_SECRET = "ops-Hj6tF2xV8cN4-Rw7qZ3mB5yK1uE9oA2s", "whsec-Lp5gD1sA9kM3"
 URL_PASSWORD = "Pw-Vq7tR2zK"
 SECRETS = {"api token": TOKEN, "ops token": OPS_TOKEN, "webhook secret": WEBHOOK_SECRET, "URL password": URL_PASSWORD,
            "X consumer key": CONSUMER_KEY, "X consumer secret": CONSUMER_SECRET,

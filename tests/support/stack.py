@@ -35,7 +35,7 @@ from workers.app import create_app as create_celery
 from workers.embedded_redis import EmbeddedRedis
 from workers.supervisor import Supervisor, worker_commands
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789abcdefghijklmnop"
 
 SITE_TOML = """
 [site]

@@ -261,3 +261,17 @@ def test_harmless_formatting_survives(cleaned: lxml.html.HtmlElement) -> None:
     assert cleaned.xpath("//p/b")[0].text_content() == "bold"
     assert cleaned.xpath("//img/@alt") == ["chart"]
     assert cleaned.xpath("//blockquote")[0].text_content() == "quoted"
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),  # a leap second
+    ("2026-05-01t09:30:00.1234567z", datetime(2026, 5, 1, 9, 30, 0, 123456, tzinfo=timezone.utc)),
+])
+def test_every_rfc_3339_date_time_is_taken(sent: str, kept: datetime) -> None:
+    assert parse_article(article_json(1, published_at=sent)).published_at == kept
+
+
+@pytest.mark.parametrize("sent", ["2026-05-01", "20260501T093000Z", "2026-05-01T09:30Z", "0999-12-31T23:00:00-05:00",
+                                  "9999-12-31T23:00:00-05:00"])
+def test_dates_that_are_not_rfc_3339_or_out_of_range_are_refused(sent: str) -> None:
+    assert "published_at" in refused_fields(article_json(1, published_at=sent))

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from syndication.articles import Article, StoredArticle
+from syndication.text import html_to_text
 from syndication.feeds import ALL, FORMATS, FeedSpec, entry_id, render_atom, render_rss
 from tests.unit.feeds.factories import (
     BASE,
@@ -348,7 +349,9 @@ def test_awkward_corpus_is_well_formed_for_lxml_and_feedparser():
         xml(data)
         parsed = aggregate(data)
         assert parsed.bozo == 0, parsed.get("bozo_exception")
-        assert [e.title for e in parsed.entries] == [s.article.title for s in items]
+        # (RSS titles lose their tags: readers render them as HTML; Atom's are text)
+        expected = [html_to_text(s.article.title) if render is render_rss else s.article.title for s in items]
+        assert [e.title for e in parsed.entries] == expected
     # And the 500 KB body arrives whole in both
     (long_read,) = [s.article for s in items if len(s.article.content_html or "") > 100_000]
     assert len(long_read.content_html.encode()) > 500_000
@@ -377,3 +380,17 @@ def test_naive_dates_are_read_in_the_site_time_zone():
     # Then the published date is 08:00 London, 07:00 UTC
     assert datetime(*entry.published_parsed[:6], tzinfo=timezone.utc) == datetime(
         2026, 4, 20, 7, 0, tzinfo=timezone.utc)
+
+
+def test_rss_titles_carry_no_tags_since_readers_render_them_as_html():
+    # Given articles whose titles hold markup, a script and characters HTML escapes
+    titled = [stored(article(1, title='<b>Budget</b> passes <img src=x onerror="steal()">')),
+              stored(article(2, title="Q&A: is 3 < 4? <script>alert(1)</script>Yes"))]
+    # When rendered as RSS
+    data = render_rss(ALL, newest_first(titled), site(), NOW)
+    root = xml(data)
+    # Then the feed parses, and each title is the text alone, with no tag for a reader to run
+    titles = [i.findtext("title") for i in root.iter("item")]
+    assert titles == ["Budget passes", "Q&A: is 3 < 4? Yes"]
+    assert not aggregate(data).bozo
+    assert [e.title for e in aggregate(data).entries] == titles

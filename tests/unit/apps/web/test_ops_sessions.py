@@ -121,7 +121,7 @@ def test_a_configured_secret_signs_the_cookie(store: Store, site: SiteConfig, cl
 
 def test_a_session_ends_after_its_time_by_the_injected_clock(store: Store, site: SiteConfig,
                                                              clock: FixedClock) -> None:
-    with process(store, site, clock, ops_session_ttl_s=3600) as a:
+    with process(store, site, clock, ops_session_ttl_s=3600, ops_session_idle_s=3600) as a:
         response = log_in(a)
         assert "Max-Age=3600" in response.headers["set-cookie"]
         cookie = cookie_of(a)
@@ -195,3 +195,76 @@ def test_the_session_settings_are_read_checked_and_redacted(monkeypatch: pytest.
         with pytest.raises(pydantic.ValidationError, match=name.removeprefix("SYNDICATION_").lower()):
             Settings()
         monkeypatch.delenv(name)
+
+
+def test_failed_logins_from_many_addresses_are_throttled_together(store: Store, site: SiteConfig,
+                                                                   clock: FixedClock) -> None:
+    # Given a guesser spread over five addresses, each under its own limit, with an overall limit of 5
+    for n in range(5):
+        with process(store, site, clock, (f"198.51.100.{n}", 4000), ops_login_max_failures_total=5) as p:
+            assert log_in(p, f"guess-{n}-xxxxxxxxxxxxxxxxxxxxxxxxxxxx").status_code == 401
+    # When anyone tries next, from an address that never failed, on another process
+    with process(store, site, clock, ("192.0.2.77", 5000), ops_login_max_failures_total=5) as fresh:
+        blocked = log_in(fresh)
+        # Then it is held back until the window ends, and told when to come back
+        assert blocked.status_code == 429 and blocked.headers["retry-after"] == "600"
+        clock.now += timedelta(seconds=600)
+        assert log_in(fresh).status_code == 303
+
+
+def test_a_session_ends_after_it_sits_idle(store: Store, site: SiteConfig, clock: FixedClock) -> None:
+    # Given an operator logged in, sessions lasting 8 hours but ending after 15 idle minutes
+    with process(store, site, clock, ops_session_ttl_s=8 * 3600, ops_session_idle_s=900) as a:
+        log_in(a)
+        cookie = cookie_of(a)
+        # When they keep working, a request every 14 minutes, the session lives on past 15 minutes
+        for _ in range(4):
+            clock.now += timedelta(minutes=14)
+            assert on(a, cookie).status_code == 200
+        # And when they leave it for 15 minutes, it is over, on every process
+        clock.now += timedelta(minutes=15)
+        assert on(a, cookie).status_code == 401
+    with process(store, site, clock, ops_session_ttl_s=8 * 3600, ops_session_idle_s=900) as b:
+        assert on(b, cookie).status_code == 401
+
+
+PUBLIC = "https://news.example.org"
+
+
+def test_behind_a_tls_proxy_the_cookie_is_secure_host_only_and_origin_is_the_public_one(
+        store: Store, site: SiteConfig, clock: FixedClock) -> None:
+    # Given the service on plain http behind a TLS proxy, told its public address
+    with process(store, site, clock, public_url=PUBLIC) as a:
+        # When an operator logs in from the public page
+        login = a.post("/ops/login", data={"token": OPS_TOKEN, "next": "/ops"}, follow_redirects=False,
+                       headers={"Origin": PUBLIC})
+        # Then the cookie is Secure although the request came over http, and __Host- prefixed
+        assert login.status_code == 303
+        cookie = login.headers["set-cookie"]
+        name, value = cookie.split(";")[0].split("=", 1)
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+        assert name == "__Host-syndication_ops" and {"secure", "httponly", "path"} <= attributes
+        assert "Path=/;" in cookie + ";" and "domain" not in attributes
+        # And the session works with it
+        page = a.get("/ops", headers={"Cookie": f"{name}={value}"}, follow_redirects=False)
+        assert page.status_code == 200
+        csrf = csrf_in(page.text)
+        # And a form post whose Origin is the internal address is refused; the public one passes
+        form = {"csrf": csrf, "next": "/ops"}
+        internal = a.post("/ops/failures/retry-all", data=form, follow_redirects=False,
+                          headers={"Cookie": f"{name}={value}", "Origin": "http://ops.test"})
+        public = a.post("/ops/failures/retry-all", data=form, follow_redirects=False,
+                        headers={"Cookie": f"{name}={value}", "Origin": PUBLIC})
+        assert internal.status_code == 403 and public.status_code == 303
+        # And a login posted from the internal address is refused too
+        assert a.post("/ops/login", data={"token": OPS_TOKEN}, headers={"Origin": "http://ops.test"},
+                      follow_redirects=False).status_code == 403
+
+
+def test_the_public_url_must_be_an_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNDICATION_PUBLIC_URL", "HTTPS://News.Example.org/")
+    assert Settings().public_url == "https://news.example.org"
+    for bad in ("news.example.org", "ftp://news.example.org", "https://news.example.org/ops"):
+        monkeypatch.setenv("SYNDICATION_PUBLIC_URL", bad)
+        with pytest.raises(pydantic.ValidationError, match="public_url"):
+            Settings()
