@@ -43,6 +43,8 @@ _LANG_SCHEMA = {"pattern": "^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"}
 _DATE_SCHEMA = {"pattern": "^[1-8][0-9]{3}-"}
 _URL_OR_EMPTY = {"pattern": "^$|" + _URL["pattern"]}
 URL_MAX = 2048
+# An id: no control character, line or paragraph separator (``Article._id``), and a visible one.
+_ID_SCHEMA = {"pattern": "^[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029\\uFFFE\\uFFFF]+$", "allOf": [_VISIBLE]}
 
 
 def _scrub(value: Any) -> Any:
@@ -83,7 +85,7 @@ class Author(_Model):
         "propertyNames": {"pattern": _SOCIAL_KEY.pattern},
         "properties": {"x": {"type": "string", "maxLength": 16, "pattern": _HANDLE.pattern}},
         "additionalProperties": {"type": "string", "maxLength": 507,
-                                 "pattern": f"^@?[^{_SPACE}@]{{1,253}}(@[^{_SPACE}@]{{1,253}})?$"}})
+                                 "pattern": f"^@?[^{_SPACE}@{_XML_BAD}]{{1,253}}(@[^{_SPACE}@{_XML_BAD}]{{1,253}})?$"}})
     staff: bool = False
 
     @field_validator("email")
@@ -163,7 +165,7 @@ class Social(_Model):
 class Article(_Model):
     """One article, clean and valid. Dates are aware and in UTC."""
 
-    id: str = Field(min_length=1, max_length=200, json_schema_extra=_VISIBLE)
+    id: str = Field(min_length=1, max_length=200, json_schema_extra=_ID_SCHEMA)
     url: str = Field(max_length=URL_MAX, json_schema_extra=_URL)
     title: str = Field(min_length=1, max_length=1000, json_schema_extra=_VISIBLE)
     summary: str | None = Field(None, max_length=20_000)
