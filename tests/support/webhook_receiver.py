@@ -6,7 +6,8 @@ It keeps every request (verified or not), answers 2xx unless answers are scripte
 drawn at random with a seeded RNG (``fail_rate``: that share answered 503) or come from a rate
 limit (``rate_limit=(20, 3.0)``: 20 requests per 3 seconds, then 429 with ``Retry-After``),
 and drops a message whose ``webhook-id`` it already accepted (the spec's idempotency rule),
-still answering 2xx. Another process can reset it with ``POST /_receiver/reset``::
+still answering 2xx. Another process can reset it with ``POST /_receiver/reset`` and read how
+many messages it accepted with ``GET /_receiver/state``::
 
     with WebhookReceiver(SECRET) as receiver:
         ...
@@ -24,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from tests.support.standin_http import run_until_stopped, standalone_arguments
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,17 @@ class WebhookReceiver:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        receiver = self.server.receiver  # type: ignore[attr-defined]
+        found = self.path.rstrip("/") == "/_receiver/state"
+        body = json.dumps({"accepted": len(receiver.accepted), "requests": len(receiver.requests)}).encode()
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) if found else 0))
+        self.end_headers()
+        if found:
+            self.wfile.write(body)
+
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
@@ -160,3 +174,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the receiver until SIGINT or SIGTERM; prints its URL (of the control routes' host)."""
+    parser = standalone_arguments("python -m tests.support.webhook_receiver", 8093)
+    parser.add_argument("--secret", required=True, help="the whsec_ secret the sender signs with")
+    args = parser.parse_args(argv)
+    run_until_stopped(WebhookReceiver(args.secret, host=args.host, port=args.port,  # type: ignore[arg-type]
+                                      fail_rate=args.fail_rate, seed=args.seed))
+
+
+if __name__ == "__main__":
+    main()
