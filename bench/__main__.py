@@ -123,7 +123,9 @@ def measure_setup(args: argparse.Namespace, setup: Setup, out: dict[str, Any], n
     """Posting, the pipeline and worker memory on one set-up."""
     if not args.skip_feed_render:
         _step(f"posting: posts through the ledger to each channel kind's stand-in ({setup.name})")
-        out.update(posting.run(database_url=setup.database_url))
+        posted = posting.run(database_url=setup.database_url)
+        notes.update(posted.pop("notes", {}))  # type: ignore[call-overload]
+        out.update(posted)
     measure_pipeline(args, out, notes, setup)
     if not args.skip_memory:
         _step(f"memory: a feed worker with 1,000 and with 100,000 articles stored ({setup.name})")

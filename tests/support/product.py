@@ -46,13 +46,6 @@ class Product:
         wait_for(up, timeout, interval=0.2, what="syndication run to answer")
         return self
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run ``syndication <args>`` as an operator beside the running product would: same
-        environment and data folder, its own process."""
-        return subprocess.run([sys.executable, "-m", "apps.cli", *args], capture_output=True, text=True,
-                              env={**os.environ, "SYNDICATION_DATA_DIR": str(self.root / "var"), **self.env},
-                              cwd=self.root, timeout=timeout, check=False)
-
     def feed_links(self) -> set[str]:
         """The article links a reader of ``all.rss`` sees now (none while it is not served)."""
         r = httpx.get(f"{self.base}/feeds/all.rss", timeout=10)
