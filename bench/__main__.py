@@ -42,6 +42,7 @@ KEYS = [
     "renders_all", "render_windows_in_burst",
     "render_100_items_ms_ours_rss_atom_json", "render_100_items_ms_ours_rss_atom",
     "render_100_items_ms_plain_feedgen_rss_atom", "posts_per_s",
+    *(f"posts_per_s.{kind}" for kind in posting.KINDS),
     "render_50_items_one_changed_ms", "render_50_items_cold_ms", "render_ratio_to_feedgen",
     "worker_rss_mb_1k", "worker_rss_mb_100k", "worker_rss_ratio_100k_to_1k",
     "release_to_visible_p50_ms", "release_to_visible_p99_ms", "release_to_visible_max_ms",
@@ -123,8 +124,10 @@ def measure_burst(args: argparse.Namespace, product: Product, workload: Workload
 def measure_setup(args: argparse.Namespace, setup: Setup, out: dict[str, Any], notes: dict[str, Any]) -> None:
     """Posting, the pipeline and worker memory on one set-up."""
     if not args.skip_feed_render:
-        _step(f"posting: posts through the ledger to the X stand-in ({setup.name})")
-        out.update(posting.run(database_url=setup.database_url))
+        _step(f"posting: posts through the ledger to each channel kind's stand-in ({setup.name})")
+        posted = posting.run(database_url=setup.database_url)
+        notes.update(posted.pop("notes", {}))  # type: ignore[call-overload]
+        out.update(posted)
     measure_pipeline(args, out, notes, setup)
     _step(f"release: scheduled articles, from their time to all.rss and the channel ({setup.name})")
     _take(out, notes, "release", release.run(setup, workers=args.workers))

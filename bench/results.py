@@ -38,7 +38,9 @@ def machine() -> dict[str, Any]:
 def met(measured: dict[str, Any]) -> dict[str, bool]:
     """For each goal this run measured: was it met? A missing measurement (None) is not.
 
-    The production set-up's numbers (``measured["postgres"]``) get verdicts named ``postgres.<key>``.
+    The production set-up's numbers (``measured["postgres"]``) get verdicts named ``postgres.<key>``;
+    each channel kind's posting rate (``posts_per_s_by_kind``) one named ``posts_per_s.<kind>``,
+    against the goal of ``posts_per_s``.
     """
     verdicts = {}
     if measured.get("renders_all") is not None and measured.get("render_windows_in_burst"):
@@ -46,6 +48,10 @@ def met(measured: dict[str, Any]) -> dict[str, bool]:
     nested = measured.get("postgres")
     if isinstance(nested, dict) and "skipped" not in nested:
         verdicts.update({f"postgres.{key}": ok for key, ok in met(nested).items()})
+    by_kind = measured.get("posts_per_s_by_kind")
+    if isinstance(by_kind, dict):
+        verdicts.update({f"posts_per_s.{kind}": value is not None and value >= GOALS["posts_per_s"]
+                         for kind, value in by_kind.items()})
     for key, goal in GOALS.items():
         if key not in measured:
             continue
@@ -91,14 +97,21 @@ def table(results: dict[str, Any], keys: list[str], title: str = "syndication be
     view.add_column("met", justify="center")
     verdicts = results.get("met", {})
     for key in keys:
-        goal = GOALS.get(key)
+        goal = GOALS.get(key.split(".")[0])
         goal_text = "" if goal is None else f"{'≤' if key in LOWER_IS_BETTER else '≥'} {goal:g}"
         verdict = verdicts.get(key)
         mark = "" if verdict is None else "[green]yes[/green]" if verdict else "[red]no[/red]"
-        value = results.get(key)
+        value = _value(results, key)
         view.add_row(key, "—" if value is None else f"{value:g}" if isinstance(value, float) else str(value),
                      goal_text, mark)
     return view
+
+
+def _value(results: dict[str, Any], key: str) -> Any:
+    """``results[key]``, or for ``posts_per_s.<kind>`` that kind's rate."""
+    if key.startswith("posts_per_s."):
+        return (results.get("posts_per_s_by_kind") or {}).get(key.removeprefix("posts_per_s."))
+    return results.get(key)
 
 
 def print_table(results: dict[str, Any], keys: list[str], console: Console | None = None,
