@@ -142,7 +142,8 @@ class DeliveryRow(Base):
     requeue_at: Mapped[datetime | None]  # if still pending then, the message may be lost
     queue_count: Mapped[int] = mapped_column(Integer, default=0)
     posted_at: Mapped[datetime | None]
-    remote_id: Mapped[str | None] = mapped_column(String(64))
+    # A post's id on its service: X's digits, Mastodon's, or Bluesky's whole at:// URI (about 70).
+    remote_id: Mapped[str | None] = mapped_column(String(512))
     remote_url: Mapped[str | None] = mapped_column(String(2048))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
