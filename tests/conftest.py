@@ -16,6 +16,16 @@ from tests.support.databases import schema_of, with_search_path
 
 POSTGRES_ENV = "SYNDICATION_TEST_POSTGRES_URL"
 
+# The longest modules, longest first. Run first, pytest-xdist (``--dist loadfile``) starts them at
+# once on its workers, instead of finding one of them last and running it alone at the end.
+SLOW_FIRST = ("test_chaos", "test_api_workers", "test_run_command", "test_api_fuzz", "test_faults",
+              "test_social", "test_flower", "test_scheduled", "test_mastodon_bluesky")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(SLOW_FIRST)))  # stable: modules stay whole
+
 
 def make_site(**feeds: object) -> SiteConfig:
     """A small site configuration for tests."""
