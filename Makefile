@@ -21,10 +21,13 @@ run: $(STAMP)
 # process); each worker wipes only its own PostgreSQL schema. Three on two cores, because the
 # integration tests mostly wait on processes they started (measured: 7.0 min with 3, 8.8 min with
 # 2, for the whole suite with PostgreSQL on a loaded machine). TEST_WORKERS=0 runs serially.
+# --no-loadscope-reorder keeps the collection order (tests/conftest.py puts the longest modules
+# first): by default xdist hands out the files with the most tests first, which left the
+# one-test, minute-long scenarios to run alone at the end.
 TEST_WORKERS ?= 3
 
 test: lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Unit tests only: no redis-server, no worker processes (about half a minute).
 test-fast: $(STAMP)
