@@ -2,6 +2,8 @@
 which fetches the feed and hands the new content to a subscriber."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -67,7 +69,7 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen([sys.executable, "-m", "tests.support.websub_hub", str(port),
                                 str(tmp_path_factory.mktemp("hub"))], cwd=root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -80,7 +82,7 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for(up, 30, interval=0.1, what="the Flask-WebSub hub")
         yield f"{base}/hub"
     finally:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)  # the hub and its Celery worker
         process.wait()
 
 

@@ -1,6 +1,6 @@
 """A real WebSub hub for integration tests: Flask-WebSub's ``Hub``, run in its own process.
 
-    python -m tests.support.websub_hub PORT DATA_DIR
+    python -m tests.support.websub_hub PORT DATA_DIR     (the hub, and its Celery worker process)
 
 The hub is Flask-WebSub's own code (subscription with intent verification, fetching the
 topic, checking its ``Link: rel="hub"`` and ``rel="self"`` headers, distributing the content
@@ -10,14 +10,15 @@ to each subscriber). Around it, for the tests, a thin WSGI layer:
   reach the hub (a hub in trouble);
 * ``GET /control/pings``: every publish request seen, ``[{"topic": ..., "status": ...}]``.
 
-Flask-WebSub runs its work as Celery tasks. Here they run in the hub's request
-(``task_always_eager``): the hub's internals, not the product's, and a hub with its own
-broker would only add a process. Publishing is enabled (``PUBLISH_SUPPORTED``), as its
-documentation says for testing.
+Flask-WebSub runs its work as Celery tasks. They run as they would in production: in a real
+``celery worker`` process the hub starts beside itself, on kombu's filesystem transport under
+DATA_DIR (no broker server to run). Start the hub in a session of its own and kill the group.
+Publishing is enabled (``PUBLISH_SUPPORTED``), as its documentation says for testing.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -85,20 +86,35 @@ class _Replay:
         return self.read(size)
 
 
-def build(data_dir: Path) -> Control:
-    celery = Celery("websub_hub", broker="memory://")
-    celery.conf.update(task_always_eager=True)
+def build(data_dir: Path) -> tuple[Control, Celery]:
+    """The hub's WSGI app and its Celery app; built the same in the hub and in its worker, so
+    both name the tasks alike."""
+    queue = data_dir / "queue"
+    queue.mkdir(parents=True, exist_ok=True)
+    celery = Celery("websub_hub", broker="filesystem://")
+    celery.conf.update(broker_transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue),
+                                                 "polling_interval": 0.05})
     app = Flask("websub_hub")
     app.config["PUBLISH_SUPPORTED"] = True
     hub = Hub(SQLite3HubStorage(str(data_dir / "hub.sqlite3")), celery, REQUEST_TIMEOUT=5, BACKOFF_BASE=0.1)
     app.register_blueprint(hub.build_blueprint(url_prefix="/hub"))
-    return Control(app)
+    return Control(app), celery
 
 
 def main() -> None:
+    if sys.argv[1] == "worker":
+        _, celery = build(Path(sys.argv[2]))
+        celery.worker_main(["worker", "--pool=solo", "--loglevel=WARNING", "--without-mingle", "--without-gossip",
+                            "--without-heartbeat"])
+        return
     port, data_dir = int(sys.argv[1]), Path(sys.argv[2])
     data_dir.mkdir(parents=True, exist_ok=True)
-    run_simple("127.0.0.1", port, build(data_dir), threaded=True)
+    control, _ = build(data_dir)
+    worker = subprocess.Popen([sys.executable, "-m", "tests.support.websub_hub", "worker", str(data_dir)])
+    try:
+        run_simple("127.0.0.1", port, control, threaded=True)
+    finally:
+        worker.terminate()
 
 
 if __name__ == "__main__":
