@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from config.site import StaffMember
-from syndication.articles import Author
+from syndication.articles import Article, Author
 from syndication.errors import ChannelError
 
 HandleRule = Callable[[Author, StaffMember | None], str | None]
@@ -151,3 +152,12 @@ def same_words(posted: str, text: str) -> bool:
     def words(t: str) -> list[str]:
         return [word for word in html.unescape(t).split() if "://" not in word]
     return words(posted) == words(text)
+
+
+def same_url(a: str, b: str) -> bool:
+    """Whether two links name the same page: scheme and host in any case, a trailing slash
+    aside (services echo links back normalised)."""
+    def norm(url: str) -> tuple[str, str, str, str]:
+        p = urlsplit(url.strip())
+        return p.scheme.lower(), p.netloc.lower(), p.path.rstrip("/") or "/", p.query
+    return norm(a) == norm(b)

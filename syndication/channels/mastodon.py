@@ -32,6 +32,7 @@ from syndication.channels.base import (
     PostResult,
     PostRules,
     attach_media,
+    same_url,
     same_words,
     social_handle,
 )
@@ -166,13 +167,6 @@ def _links(status: Any) -> set[str]:
     return found
 
 
-def _same_url(a: str, b: str) -> bool:
-    def norm(url: str) -> tuple[str, str, str, str]:
-        p = urlsplit(url.strip())
-        return p.scheme.lower(), p.netloc.lower(), p.path.rstrip("/") or "/", p.query
-    return norm(a) == norm(b)
-
-
 class MastodonChannel:
     """Posts to one Mastodon account. One instance per process (it caches the account id and
     the instance's status length). Raises ``ConfigError`` when the URL or token is missing."""
@@ -266,7 +260,7 @@ class MastodonChannel:
         with self._translate("reading recent posts"):
             statuses = self._client.account_statuses(my_id, limit=_RECENT_POSTS, exclude_reblogs=True)
         for status in statuses or []:
-            if any(_same_url(link, url) for link in _links(status)) and (
+            if any(same_url(link, url) for link in _links(status)) and (
                     text is None or same_words(_plain(status), _local_mentions(text))):
                 return PostResult(str(status["id"]), str(status.get("url") or status.get("uri") or ""))
         return None

@@ -42,6 +42,7 @@ from syndication.channels.base import (
     PostResult,
     PostRules,
     attach_media,
+    same_url,
     same_words,
     social_handle,
 )
@@ -200,13 +201,6 @@ def _status_url(tweet_id: str) -> str:
     return f"https://x.com/i/web/status/{tweet_id}"
 
 
-def _same_url(a: str, b: str) -> bool:
-    def norm(url: str) -> tuple[str, str, str, str]:
-        p = urlsplit(url.strip())
-        return p.scheme.lower(), p.netloc.lower(), p.path.rstrip("/") or "/", p.query
-    return norm(a) == norm(b)
-
-
 def _links_to(tweet: Mapping[str, Any], url: str) -> bool:
     """Whether a tweet carries ``url``: in its text, or behind a t.co link.
 
@@ -214,11 +208,11 @@ def _links_to(tweet: Mapping[str, Any], url: str) -> bool:
     original is in ``entities.urls[].expanded_url`` (and ``unwound_url`` when known).
     """
     # Whole links only: ".../a/x1" must not match a post linking ".../a/x10".
-    if any(_same_url(word, url) for word in (tweet.get("text") or "").split() if "://" in word):
+    if any(same_url(word, url) for word in (tweet.get("text") or "").split() if "://" in word):
         return True
     for entity in (tweet.get("entities") or {}).get("urls") or []:
         for key in ("expanded_url", "unwound_url"):
-            if entity.get(key) and _same_url(entity[key], url):
+            if entity.get(key) and same_url(entity[key], url):
                 return True
     return False
 
