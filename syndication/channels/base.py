@@ -14,8 +14,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, SecretStr
 
 from config.site import StaffMember
 from syndication.articles import Article, Author
@@ -161,3 +164,43 @@ def same_url(a: str, b: str) -> bool:
         p = urlsplit(url.strip())
         return p.scheme.lower(), p.netloc.lower(), p.path.rstrip("/") or "/", p.query
     return norm(a) == norm(b)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One configured account: its name (the channel name in the ledger), its kind, its settings."""
+
+    name: str
+    kind: str
+    settings: Any
+    data_dir: Path
+    image_hosts: tuple[str, ...] = ()  # where its images may come from (``syndication.media``)
+
+
+@dataclass(frozen=True)
+class ChannelKind:
+    """One service, declared once, as ``KIND`` in its adapter module (``syndication.channels.registry``
+    names the module).
+
+    ``settings``: the pydantic model of one account's settings (SYNDICATION_<ACCOUNT>__<FIELD>).
+    ``build``: makes the channel of an account. ``rules``: length and handles. ``secrets``: the
+    settings fields to redact (default: every ``SecretStr`` field). ``staff_list``: the account's
+    staff list id, or None for a kind without staff lists. ``configured``: whether an account's
+    settings are complete enough to post (an X account without its four credentials is off).
+    ``media``: whether it takes the article's image (fetched by ``syndication.media``).
+    """
+
+    settings: type[BaseModel]
+    build: Callable[[Account], Channel]
+    rules: PostRules
+    secrets: tuple[str, ...] | None = None
+    staff_list: Callable[[Any], str | None] | None = None
+    configured: Callable[[Any], bool] = lambda settings: True
+    media: bool = False
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        if self.secrets is not None:
+            return self.secrets
+        return tuple(name for name, f in self.settings.model_fields.items()
+                     if f.annotation is not None and SecretStr in getattr(f.annotation, "__args__", (f.annotation,)))

@@ -37,7 +37,7 @@ from atproto import Client, Request, Session, models
 from atproto import exceptions as at
 from pydantic import BaseModel, SecretStr, model_validator
 
-from syndication.channels.base import Media, PostContext, PostResult, PostRules, same_words, social_handle
+from syndication.channels.base import ChannelKind, Media, PostContext, PostResult, PostRules, same_words, social_handle
 from syndication.errors import (
     AlreadyPosted,
     ChannelError,
@@ -451,3 +451,9 @@ class _Renew(Exception):
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# This kind, as the registry (``syndication.channels.registry.CHANNEL_KINDS``) loads it.
+KIND = ChannelKind(settings=BlueskySettings, rules=BLUESKY_RULES, media=True,
+                   build=lambda a: BlueskyChannel(a.settings, name=a.name),
+                   staff_list=lambda s: s.staff_list_uri, configured=lambda s: s.enabled)

@@ -27,6 +27,7 @@ import regex
 from pydantic import BaseModel, SecretStr, field_validator, model_validator
 
 from syndication.channels.base import (
+    ChannelKind,
     Media,
     PostContext,
     PostResult,
@@ -359,3 +360,9 @@ class MastodonChannel:
             raise RejectedPost(f"Mastodon: refused while {action}: {_explain(exc)}", explained=explained) from exc
         except mastodon.MastodonError as exc:
             raise PermanentChannelError(f"Mastodon: Mastodon.py refused while {action}: {type(exc).__name__}") from exc
+
+
+# This kind, as the registry (``syndication.channels.registry.CHANNEL_KINDS``) loads it.
+KIND = ChannelKind(settings=MastodonSettings, rules=MASTODON_RULES, media=True,
+                   build=lambda a: MastodonChannel(a.settings, name=a.name),
+                   staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled)

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from syndication.channels.base import PostContext, PostResult, PostRules, social_handle
+from syndication.channels.base import ChannelKind, PostContext, PostResult, PostRules, social_handle
 from syndication.channels.counting import weighted_length
 from syndication.errors import AlreadyPosted, PermanentChannelError
 
@@ -191,3 +191,8 @@ class PreviewChannel:
                 old = posts[record["id"]]
                 posts[old.remote_id] = replace(old, deleted=True)
         yield from posts.values()
+
+
+# This kind, as the registry (``syndication.channels.registry.CHANNEL_KINDS``) loads it.
+KIND = ChannelKind(settings=PreviewSettings, rules=PREVIEW_RULES,
+                   build=lambda a: PreviewChannel(a.data_dir / "preview-posts.jsonl", name=a.name))

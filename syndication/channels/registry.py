@@ -3,8 +3,14 @@
 A kind is everything the rest of the product needs to know about one service: its settings
 model, which of those settings are secrets (log redaction reads them here), how it counts a
 post's length and finds an author's handle, whether it keeps a staff list, and how to build it.
-Status, ``/ops``, metrics, the workers, redaction and the docker-compose test all read
-``CHANNEL_KINDS``; adding a service is one module and one line below.
+Each adapter module declares its kind as ``KIND`` (a ``ChannelKind``); ``CHANNEL_KINDS`` below
+names each kind's module, one line a kind. Status, ``/ops``, metrics, the workers, redaction and
+the docker-compose test all read ``CHANNEL_KINDS``; adding a service is one module and one line.
+
+A kind's module is imported the first time it is asked for: by an account of that kind, or by
+whoever lists every kind (a test). So a process loads only the client libraries of the services
+it posts to: atproto alone takes 0.4 s of CPU to import, in every worker, scheduler and API
+process that would otherwise load it for nothing.
 
 An *account* is one configured use of a kind, under a name: ``x`` (the kind's own name), or
 ``x_sport`` with ``[channels.x_sport] kind = "x"`` in the site TOML, its credentials in
@@ -17,81 +23,59 @@ Usage::
 """
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pydantic
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from config import Settings, SiteConfig
-from syndication.channels.base import Channel, PostRules
-from syndication.channels.bluesky import BLUESKY_RULES, BlueskyChannel, BlueskySettings
-from syndication.channels.mastodon import MASTODON_RULES, MastodonChannel, MastodonSettings
-from syndication.channels.preview import PREVIEW_RULES, PreviewChannel, PreviewSettings
-from syndication.channels.webhook import WEBHOOK_RULES, WebhookChannel, WebhookSettings
-from syndication.channels.x import X_RULES, XChannel, XSettings
+from syndication.channels.base import Account, Channel, ChannelKind, PostRules
+from syndication.channels.preview import PREVIEW_RULES
 from syndication.errors import ConfigError
+
+__all__ = ["CHANNEL_KINDS", "Account", "ChannelKind", "ChannelKinds", "Channels", "accounts", "build_channels",
+           "channel_names", "kind_of", "rules_for", "secrets_of"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Account:
-    """One configured account: its name (the channel name in the ledger), its kind, its settings."""
+class ChannelKinds(MutableMapping[str, ChannelKind]):
+    """The kinds by name. A value is a ``ChannelKind``, or the name of the module that declares
+    it as ``KIND``, imported when the kind is first asked for."""
 
-    name: str
-    kind: str
-    settings: Any
-    data_dir: Path
-    image_hosts: tuple[str, ...] = ()  # where its images may come from (``syndication.media``)
+    def __init__(self, kinds: Mapping[str, str | ChannelKind]) -> None:
+        self._kinds: dict[str, str | ChannelKind] = dict(kinds)
 
+    def __getitem__(self, name: str) -> ChannelKind:
+        kind = self._kinds[name]
+        if isinstance(kind, str):
+            kind = self._kinds[name] = importlib.import_module(kind).KIND
+        return kind
 
-@dataclass(frozen=True)
-class ChannelKind:
-    """One service, declared once.
+    def __setitem__(self, name: str, kind: str | ChannelKind) -> None:
+        self._kinds[name] = kind
 
-    ``settings``: the pydantic model of one account's settings (SYNDICATION_<ACCOUNT>__<FIELD>).
-    ``build``: makes the channel of an account. ``rules``: length and handles. ``secrets``: the
-    settings fields to redact (default: every ``SecretStr`` field). ``staff_list``: the account's
-    staff list id, or None for a kind without staff lists. ``configured``: whether an account's
-    settings are complete enough to post (an X account without its four credentials is off).
-    ``media``: whether it takes the article's image (fetched by ``syndication.media``).
-    """
+    def __delitem__(self, name: str) -> None:
+        del self._kinds[name]
 
-    settings: type[BaseModel]
-    build: Callable[[Account], Channel]
-    rules: PostRules
-    secrets: tuple[str, ...] | None = None
-    staff_list: Callable[[Any], str | None] | None = None
-    configured: Callable[[Any], bool] = lambda settings: True
-    media: bool = False
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
 
-    @property
-    def secret_fields(self) -> tuple[str, ...]:
-        if self.secrets is not None:
-            return self.secrets
-        return tuple(name for name, f in self.settings.model_fields.items()
-                     if f.annotation is not None and SecretStr in getattr(f.annotation, "__args__", (f.annotation,)))
+    def __len__(self) -> int:
+        return len(self._kinds)
 
 
-CHANNEL_KINDS: dict[str, ChannelKind] = {
-    "preview": ChannelKind(settings=PreviewSettings, rules=PREVIEW_RULES,
-                           build=lambda a: PreviewChannel(a.data_dir / "preview-posts.jsonl", name=a.name)),
-    "x": ChannelKind(settings=XSettings, rules=X_RULES, build=lambda a: XChannel(a.settings, name=a.name),
-                     staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled, media=True),
-    "mastodon": ChannelKind(settings=MastodonSettings, rules=MASTODON_RULES, media=True,
-                            build=lambda a: MastodonChannel(a.settings, name=a.name),
-                            staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled),
-    "bluesky": ChannelKind(settings=BlueskySettings, rules=BLUESKY_RULES, media=True,
-                           build=lambda a: BlueskyChannel(a.settings, name=a.name),
-                           staff_list=lambda s: s.staff_list_uri, configured=lambda s: s.enabled),
-    # The URL too: a Slack-style endpoint carries its token in the path.
-    "webhook": ChannelKind(settings=WebhookSettings, rules=WEBHOOK_RULES, secrets=("url", "secret"),
-                           build=lambda a: WebhookChannel(a.settings, name=a.name), configured=lambda s: s.enabled),
-}
+CHANNEL_KINDS = ChannelKinds({
+    "preview": "syndication.channels.preview",
+    "x": "syndication.channels.x",
+    "mastodon": "syndication.channels.mastodon",
+    "bluesky": "syndication.channels.bluesky",
+    "webhook": "syndication.channels.webhook",
+})
 
 
 @dataclass
@@ -181,11 +165,17 @@ def build_channels(site: SiteConfig, settings: Settings, data_dir: Path) -> Chan
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value in ``settings``, for log redaction: its own, and each account's
-    settings that any kind declares secret (so an account whose kind is only known from the
-    site TOML, or is misspelt, is redacted too)."""
-    secret_fields = {f for kind in CHANNEL_KINDS.values() for f in kind.secret_fields}
+    settings that its kind declares secret. An account not named after a kind (its kind is only
+    known from the site TOML, or it is misspelt) has every field that any kind keeps secret redacted."""
     values = list(settings.secrets())
-    for given in settings.accounts.values():
+    every_kind: set[str] | None = None
+    for account, given in settings.accounts.items():
+        if account in CHANNEL_KINDS:
+            secret_fields = set(CHANNEL_KINDS[account].secret_fields)
+        else:  # its kind is only known from the site TOML: redact what any kind keeps secret
+            if every_kind is None:
+                every_kind = {f for kind in CHANNEL_KINDS.values() for f in kind.secret_fields}
+            secret_fields = every_kind
         for name, value in given.items():
             if name in secret_fields and value:
                 values.append(value.get_secret_value() if isinstance(value, SecretStr) else str(value))

@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from syndication.articles import Article
-from syndication.channels.base import PostContext, PostResult, PostRules
+from syndication.channels.base import ChannelKind, PostContext, PostResult, PostRules
 from syndication.errors import PermanentChannelError, RateLimited, RejectedPost, TransientChannelError
 
 log = logging.getLogger(__name__)
@@ -207,3 +207,9 @@ class WebhookChannel:
         if status in (400, 422):
             raise RejectedPost(what, explained=bool(said))
         raise RejectedPost(what, explained=False)  # 3xx (never followed), 404, 409...
+
+
+# This kind, as the registry (``syndication.channels.registry.CHANNEL_KINDS``) loads it.
+# The URL too: a Slack-style endpoint carries its token in the path.
+KIND = ChannelKind(settings=WebhookSettings, rules=WEBHOOK_RULES, secrets=("url", "secret"),
+                   build=lambda a: WebhookChannel(a.settings, name=a.name), configured=lambda s: s.enabled)

@@ -37,6 +37,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
 from syndication.channels.base import (
+    ChannelKind,
     Media,
     PostContext,
     PostResult,
@@ -397,3 +398,8 @@ class XChannel:
             raise PermanentChannelError(f"X: cannot send the request while {action}: {type(exc).__name__}") from exc
         except tweepy.TweepyException as exc:
             raise PermanentChannelError(f"X: tweepy refused while {action}: {type(exc).__name__}") from exc
+
+
+# This kind, as the registry (``syndication.channels.registry.CHANNEL_KINDS``) loads it.
+KIND = ChannelKind(settings=XSettings, rules=X_RULES, build=lambda a: XChannel(a.settings, name=a.name),
+                   staff_list=lambda s: s.staff_list_id, configured=lambda s: s.enabled, media=True)

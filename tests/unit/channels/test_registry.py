@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,30 @@ def test_a_fifth_kind_is_one_declaration(monkeypatch: pytest.MonkeyPatch, tmp_pa
     channels = build_channels(site(), settings, tmp_path)
     assert isinstance(channels.active["pager"], _Pager) and channels.rules["pager"].length("ab") == 2
     assert "pager-key-9876" in secrets_of(settings)
+
+
+# What a process imports is checked in a fresh interpreter: this one has loaded every adapter already.
+LOADED = """
+import json, sys
+from pathlib import Path
+from config import Settings, SiteConfig
+from syndication.channels.registry import build_channels
+site = SiteConfig.model_validate({"site": {"title": "T", "base_url": "https://t.example/"}, "channels": {"preview": {}}})
+build_channels(site, Settings(**json.loads(sys.argv[1])), Path(sys.argv[2]))
+print(json.dumps(sorted(m for m in ("tweepy", "mastodon", "atproto", "standardwebhooks") if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(("accounts", "libraries"), [
+    ({}, []),
+    ({"x": X_CREDENTIALS}, ["tweepy"]),
+    ({"webhook": {"url": "https://hooks.example/in", "secret": WEBHOOK_SECRET}}, ["standardwebhooks"]),
+])
+def test_a_process_loads_the_client_libraries_of_its_own_accounts_only(
+        accounts: dict[str, dict[str, str]], libraries: list[str], tmp_path: Path) -> None:
+    # Given a process whose only accounts are ``accounts`` (atproto alone costs 0.4 s to import)
+    # When it builds its channels
+    found = subprocess.run([sys.executable, "-c", LOADED, json.dumps(accounts), str(tmp_path)],
+                           capture_output=True, text=True, timeout=60, check=True)
+    # Then it has loaded the client libraries of those kinds, and no other
+    assert json.loads(found.stdout) == libraries
