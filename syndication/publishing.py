@@ -33,7 +33,13 @@ def utcnow() -> datetime:
 
 
 class Dispatcher(Protocol):
-    """Hands committed work to the task queue. ``workers`` implements it with Celery."""
+    """Hands committed work to the task queue. ``workers`` implements it with Celery.
+
+    ``redispatch_after``: how long work sent through it may stay unprocessed before it counts
+    as lost and is sent again (then twice as long...: ``store.outbox.redispatch_delay``).
+    """
+
+    redispatch_after: timedelta
 
     def request_renders(self, feed_keys: Iterable[str]) -> None:
         """Ask for these feeds to be rendered soon (throttled, coalesced)."""
@@ -227,5 +233,6 @@ def announce(store: Store, dispatcher: Dispatcher, outcome: Outcome, *, clock: C
         return False
     if outcome.events:
         with store.transaction() as session:
-            mark_dispatched(session, [e.id for e in outcome.events], now=clock())
+            mark_dispatched(session, [e.id for e in outcome.events], now=clock(),
+                            redispatch_after=dispatcher.redispatch_after)
     return True

@@ -9,7 +9,7 @@ from syndication.publishing import Clock, Dispatcher, utcnow
 from syndication.store import Store
 from syndication.store.deliveries import due_deliveries, mark_queued, requeue_all_pending, unmark_queued
 from syndication.store.feed_state import stale_feeds
-from syndication.store.outbox import REDISPATCH_AFTER, due_for_dispatch, mark_dispatched, redispatch_all_unprocessed
+from syndication.store.outbox import due_for_dispatch, mark_dispatched, redispatch_all_unprocessed
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,12 @@ class Swept:
     deliveries: int = 0
 
 
-def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Clock = utcnow,
-          redispatch_after: timedelta = REDISPATCH_AFTER) -> Swept:
+def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Clock = utcnow) -> Swept:
     """Re-dispatch outbox events older than ``grace`` that are not processed, ask for renders of
     feeds whose changes are older than ``grace`` and still not rendered, and queue deliveries
     that are due (a retry's time has come, or a claim's lease expired after a crash). A re-sent
-    event is due again ``redispatch_after`` later, then twice as long (``redispatch_delay``).
+    event is due again the dispatcher's ``redispatch_after`` later, then twice as long
+    (``redispatch_delay``).
 
     Safe to run often and concurrently: events are idempotent by id and renders are throttled.
     """
@@ -40,7 +40,8 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
     if events:
         dispatcher.send_events(events)
         with store.transaction() as session:
-            mark_dispatched(session, [e.id for e in events], now=clock(), redispatch_after=redispatch_after)
+            mark_dispatched(session, [e.id for e in events], now=clock(),
+                            redispatch_after=dispatcher.redispatch_after)
     if deliveries:
         queue_deliveries(store, dispatcher, deliveries, clock=clock)
     if events or feeds or deliveries:
@@ -51,9 +52,10 @@ def sweep(store: Store, dispatcher: Dispatcher, *, grace: timedelta, clock: Cloc
 
 def queue_deliveries(store: Store, dispatcher: Dispatcher, ids: list[int], *, clock: Clock = utcnow) -> None:
     """Send a message for each delivery, noting it as queued *first*: the task may run, and
-    reschedule itself, before this process could note anything after sending."""
+    reschedule itself, before this process could note anything after sending. One still
+    pending the dispatcher's ``redispatch_after`` later is sent again by the sweeper."""
     with store.transaction() as session:
-        mark_queued(session, ids, now=clock())
+        mark_queued(session, ids, now=clock(), redispatch_after=dispatcher.redispatch_after)
     try:
         dispatcher.send_deliveries(ids)
     except Exception:

@@ -5,11 +5,11 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import Celery
 
-from syndication.store.outbox import Event
+from syndication.store.outbox import REDISPATCH_AFTER, Event
 from workers.app import TASK_NAMES
 from workers.broker import BrokerState
 
@@ -28,10 +28,12 @@ class CeleryDispatcher:
     dispatching fails at once for ``cooldown_s``, and the outbox sweeper catches up later.
     """
 
-    def __init__(self, app: Celery, broker: BrokerState, *, window_ms: int, cooldown_s: float = 2.0) -> None:
+    def __init__(self, app: Celery, broker: BrokerState, *, window_ms: int, cooldown_s: float = 2.0,
+                 redispatch_after: timedelta = REDISPATCH_AFTER) -> None:
         self.app = app
         self.broker = broker
         self.window_ms = window_ms
+        self.redispatch_after = redispatch_after  # SYNDICATION_REDISPATCH_AFTER_S
         self.cooldown_s = cooldown_s
         self._open_until = 0.0
 

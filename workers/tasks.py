@@ -52,7 +52,8 @@ def _forget_pending(**_: object) -> None:
 
 def _dispatcher() -> CeleryDispatcher:
     res = resources.get()
-    return CeleryDispatcher(current_app, res.broker, window_ms=res.settings.render_window_ms)
+    return CeleryDispatcher(current_app, res.broker, window_ms=res.settings.render_window_ms,
+                            redispatch_after=timedelta(seconds=res.settings.redispatch_after_s))
 
 
 @shared_task(name=TASK_NAMES["render_feed"])
@@ -130,7 +131,6 @@ def sweep() -> None:
         forget_dispatches(res.store, clock=utcnow)
     release_dead_claims(res.store, host=HOST, alive=pid_alive, clock=utcnow)
     release_and_arm(res.store, res.site, _dispatcher(), clock=utcnow)
-    sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s),
-                 redispatch_after=timedelta(seconds=res.settings.redispatch_after_s))
+    sweep_outbox(res.store, _dispatcher(), grace=timedelta(seconds=res.settings.sweep_grace_s))
     if pings_due(res.store, now=utcnow()):
         ping_hubs.delay()  # a retry whose back-off ended, or a ping whose message was lost

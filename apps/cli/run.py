@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -48,7 +49,8 @@ def web_context(settings: Settings, rt: Runtime) -> WebContext:
     check_tokens(settings)
     celery = create_celery(settings)
     broker = BrokerState(client_for(settings.broker_url or ""))
-    dispatcher = CeleryDispatcher(celery, broker, window_ms=settings.render_window_ms)
+    dispatcher = CeleryDispatcher(celery, broker, window_ms=settings.render_window_ms,
+                                  redispatch_after=timedelta(seconds=settings.redispatch_after_s))
     return WebContext(
         site=rt.site, store=rt.store, dispatcher=dispatcher, feeds_dir=rt.feeds_dir,
         api_tokens=[t.get_secret_value() for t in settings.api_tokens],

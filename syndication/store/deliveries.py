@@ -182,9 +182,11 @@ def due_deliveries(session: Session, *, now: datetime, limit: int = 500) -> list
     return list(rows)
 
 
-def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
-    """A message for each was sent. If one is still pending 1, 2, 4... minutes later (at most an
-    hour), it is sent again: doubling keeps duplicates few while a backlog drains."""
+def mark_queued(session: Session, ids: list[int], *, now: datetime,
+                redispatch_after: timedelta = REQUEUE_AFTER) -> None:
+    """A message for each was sent. If one is still pending ``redispatch_after`` (a minute),
+    then twice, four times as long... later (at most an hour), it is sent again: doubling keeps
+    duplicates few while a backlog drains."""
     if not ids:
         return
     counts = {delivery_id: count for delivery_id, count in session.execute(
@@ -194,7 +196,7 @@ def mark_queued(session: Session, ids: list[int], *, now: datetime) -> None:
         by_count.setdefault(int(count or 0) + 1, []).append(delivery_id)
     for count, group in by_count.items():
         session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(group))
-                        .values(queued_at=now, queue_count=count, requeue_at=now + redispatch_delay(count)))
+                        .values(queued_at=now, queue_count=count, requeue_at=now + redispatch_delay(count, redispatch_after)))
 
 
 def unmark_queued(session: Session, ids: list[int]) -> None:

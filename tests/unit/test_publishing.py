@@ -14,7 +14,8 @@ from syndication.rendering import render_feed
 from syndication.store import Store
 from syndication.store.outbox import REDISPATCH_AFTER, Event, mark_processed
 from syndication.store.schema import OutboxRow
-from syndication.sweeping import sweep
+from syndication.store.deliveries import ensure_delivery
+from syndication.sweeping import queue_deliveries, sweep
 from tests.conftest import FixedClock, article_json
 from tests.support.brokers import celery_dispatcher, stopped_broker
 from workers.dispatch import CeleryDispatcher
@@ -25,7 +26,8 @@ GRACE = timedelta(seconds=5)
 class RecordingDispatcher:
     """A task queue that accepts everything and remembers what it was given."""
 
-    def __init__(self) -> None:
+    def __init__(self, redispatch_after: timedelta = REDISPATCH_AFTER) -> None:
+        self.redispatch_after = redispatch_after
         self.renders: list[list[str]] = []
         self.events: list[list[str]] = []
         self.deliveries: list[list[int]] = []
@@ -202,20 +204,42 @@ def test_a_feed_changed_again_after_its_render_is_stale_again(
     assert queue.renders == [["all", "section/politics"]]
 
 
+def test_a_lost_delivery_message_is_sent_again_at_the_configured_pace(store: Store, clock: FixedClock) -> None:
+    # Given a deployment configured to re-send lost work after seconds, not a minute
+    after = timedelta(seconds=5)
+    queue = RecordingDispatcher(redispatch_after=after)
+    # And a delivery a worker queued, whose message was lost (a SIGKILLed worker)
+    with store.transaction() as session:
+        delivery, _ = ensure_delivery(session, article_id="art-1", revision=1, channel="preview", action="post",
+                                      text="t", now=clock())
+    queue_deliveries(store, queue, [delivery.id], clock=clock)
+    # When the configured delay has passed, the sweeper sends it again, and not before
+    clock.now += after - timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock)
+    assert queue.deliveries == [[delivery.id]]
+    clock.now += timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock)
+    assert queue.deliveries == [[delivery.id], [delivery.id]]
+
+
 def test_the_sweeper_re_sends_at_the_configured_pace(store: Store, site: SiteConfig, clock: FixedClock) -> None:
-    # Given an event the API handed over (its first re-send is due after the default delay), then lost
+    # Given a deployment configured to re-send lost work after seconds, not a minute
+    after = timedelta(seconds=5)
+    queue = RecordingDispatcher(redispatch_after=after)
+    # And an event the API handed over, then lost
     outcome = store_articles(store, site, clock, article_json(1))
-    assert announce(store, RecordingDispatcher(), outcome, clock=clock)
-    queue = RecordingDispatcher()
-    after = timedelta(seconds=5)  # a sweeper configured to re-send after seconds, not a minute
-    # When it is due, the sweeper re-sends it
-    clock.now += REDISPATCH_AFTER
-    sweep(store, queue, grace=GRACE, clock=clock, redispatch_after=after)
-    assert len(queue.events) == 1
-    # Then the next re-send waits twice the configured delay (10 s), not two minutes
-    clock.now += after * 2 - timedelta(seconds=1)
-    sweep(store, queue, grace=GRACE, clock=clock, redispatch_after=after)
+    assert announce(store, queue, outcome, clock=clock)
+    # When the configured delay has passed (not the default minute), the sweeper re-sends it
+    clock.now += after - timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock)
     assert len(queue.events) == 1
     clock.now += timedelta(seconds=1)
-    sweep(store, queue, grace=GRACE, clock=clock, redispatch_after=after)
+    sweep(store, queue, grace=GRACE, clock=clock)
     assert len(queue.events) == 2
+    # Then the next re-send waits twice the configured delay (10 s), not two minutes
+    clock.now += after * 2 - timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock)
+    assert len(queue.events) == 2
+    clock.now += timedelta(seconds=1)
+    sweep(store, queue, grace=GRACE, clock=clock)
+    assert len(queue.events) == 3
