@@ -149,11 +149,15 @@ class Settings(BaseSettings):
     # HTTP processes `syndication run` starts on its one port (its --api-workers overrides it).
     api_workers: int = Field(1, ge=1)
     render_window_ms: int = 50
+    # A feed's render lock: one render of a feed at a time. A worker killed mid-render (or a
+    # broker restarted before the release reached it) holds that feed's renders back this long.
+    render_lock_s: float = Field(default=15.0, gt=0)
     sweep_interval_s: float = 2.0
     sweep_grace_s: float = 5.0
     # Back-off bases, here so that tests (and impatient deployments) need not wait on the defaults:
-    # a failed delivery waits base * 2**(attempt-1), with jitter, at most the cap; an event handed
-    # to the broker but not processed is sent again after redispatch_after_s, then twice as long...
+    # a failed delivery waits base * 2**(attempt-1), with jitter, at most the cap; an event or a
+    # delivery handed to the broker (by the API, a worker or the sweeper) but not processed is sent
+    # again after redispatch_after_s, then twice as long...
     delivery_backoff_base_s: float = Field(default=1.0, gt=0)
     delivery_backoff_cap_s: float = Field(default=300.0, gt=0)
     redispatch_after_s: float = Field(default=60.0, gt=0)

@@ -35,6 +35,7 @@ class BrokerState:
 
     redis: redis.Redis
     pending_ttl_s: int = 300
+    render_lock_s: float = 15.0  # SYNDICATION_RENDER_LOCK_S (``lock``)
 
     def _pending(self, key: str) -> str:
         return f"{PREFIX}render:pending:{key}"
@@ -77,13 +78,15 @@ class BrokerState:
         keys = list(self.redis.scan_iter(f"{PREFIX}render:pending:*", count=1000))
         return int(self.redis.delete(*keys)) if keys else 0
 
-    def lock(self, key: str, timeout_s: float = 15) -> redis.lock.Lock:
+    def lock(self, key: str) -> redis.lock.Lock:
         """One render of a feed at a time, so an older snapshot never overwrites a newer one.
 
-        A render takes milliseconds; the short expiry frees the lock of a worker killed
-        mid-render quickly, and waiters wait a little longer than that.
+        A render takes milliseconds; the short expiry (``render_lock_s``) frees the lock of a
+        worker killed mid-render, or of one whose release the broker never got, quickly, and
+        waiters wait a little longer than that.
         """
-        return self.redis.lock(f"{PREFIX}render:lock:{key}", timeout=timeout_s, blocking_timeout=timeout_s + 5)
+        return self.redis.lock(f"{PREFIX}render:lock:{key}", timeout=self.render_lock_s,
+                               blocking_timeout=self.render_lock_s + 5)
 
     def server_restarted(self) -> bool:
         """True once after redis-server restarted (its run_id changed): flags may name lost messages."""

@@ -19,7 +19,7 @@ class Resources(Runtime):
 
     @cached_property
     def broker(self) -> BrokerState:
-        return BrokerState(client_for(self.settings.broker_url or ""))
+        return BrokerState(client_for(self.settings.broker_url or ""), render_lock_s=self.settings.render_lock_s)
 
     @cached_property
     def channels(self) -> Channels:

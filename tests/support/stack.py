@@ -56,9 +56,10 @@ template = "{{ title }} {{ url }}"
 
 
 # Short waits, so that tests wait on what the product does and not on production back-off:
-# the sweeper runs every second, and lost messages are re-sent after seconds, not minutes.
+# the sweeper runs every second, lost messages are re-sent after seconds, not minutes, and the
+# render lock of a worker killed mid-render lapses after 5 s (a render here takes milliseconds).
 FAST: dict[str, float] = {"sweep_interval_s": 1.0, "sweep_grace_s": 2.0, "redispatch_after_s": 5.0,
-                          "delivery_backoff_base_s": 0.25, "delivery_backoff_cap_s": 5.0}
+                          "delivery_backoff_base_s": 0.25, "delivery_backoff_cap_s": 5.0, "render_lock_s": 5.0}
 
 
 def free_port() -> int:
