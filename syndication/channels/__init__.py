@@ -1,6 +1,6 @@
-"""Social channels: the ``Channel`` protocol, one adapter module per service, and the registry
-(``syndication.channels.registry``) that declares each kind once. Adapters are imported only by
-who needs them (the registry, the workers): never by the web process."""
+"""Social channels: the ``Channel`` protocol, one adapter module per service (each declares its
+kind as ``KIND``), and the registry (``syndication.channels.registry``) that names each kind's
+module once and imports it only where an account of that kind is configured."""
 from syndication.channels.base import Channel, PostResult
 from syndication.channels.preview import PreviewChannel
 
