@@ -158,10 +158,13 @@ def render_feed(store: Store, site: SiteConfig, feeds_dir: Path, key: str,
     last_render = snap.before.rendered_at if snap.before else None
     fresh = [e for e in entries if last_render is None or e.modified_at >= last_render]
     with store.transaction() as session:
+        # Lock order: an article's change notes its archive rows, then marks its feeds dirty
+        # (``publishing``); this transaction takes the same rows in the same order. The other
+        # way round, a withdrawal committing during this render deadlocked on PostgreSQL.
+        clear_pending(session, key, archive.notes)
         record_render(session, key, seq=snap.seq, rendered_at=started, item_count=len(entries), files=files)
         add_steps(session, [(e.article.id, "rendered", {"feed": key, "revision": e.revision}) for e in fresh],
                   now=clock())
-        clear_pending(session, key, archive.notes)
         if archive.more:
             mark_dirty(session, [(key, "")], now=clock())  # the rest of the notes: another render
         # Spec: WebSub §6 — the hub is told the topic (the feed's self URL) changed; the ping

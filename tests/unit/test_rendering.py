@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from config import SiteConfig
 from syndication.archiving import current_options
@@ -20,9 +22,11 @@ from syndication.feeds import FORMATS, FragmentCache, render_formats
 from syndication.publishing import publish, unpublish
 from syndication.rendering import damaged_feeds, fragment_cache, read_snapshot, render_all, render_feed
 from syndication.store import Store
-from syndication.store.feed_state import all_states
+from syndication.store.archive_notes import note_changes
+from syndication.store.feed_state import all_states, mark_dirty
 from syndication.store.schema import Base
-from tests.conftest import FixedClock, article_json, make_site
+from tests.conftest import FixedClock, article_json, make_site, store_for
+from tests.support.stack import wait_for
 from tests.unit.feeds.reading import aggregate, xml
 
 # Three items per feed, so publishing and withdrawing slide articles in and out of windows.
@@ -197,3 +201,62 @@ def test_a_feed_whose_files_were_lost_is_rendered_again_after_a_restart(store: S
     assert xml((feeds / "all.atom").read_bytes()).tag.endswith("feed")
     assert json.loads((feeds / "tag" / "budget.json").read_bytes())["items"][0]["url"] == "https://news.test.example/a/1"
     assert damaged_feeds(store, feeds, clock=clock) == []
+
+
+@pytest.mark.postgres
+def test_a_change_committed_during_a_render_is_neither_refused_nor_lost_on_postgresql(
+        tmp_path: Path, clock: FixedClock) -> None:
+    # Given an article in the site feed, rendered, then updated (its archive row is noted)
+    store = store_for("postgres", tmp_path)
+    try:
+        publish(store, SITE, [parse_article(article_json(1))], clock=clock)
+        render_feed(store, SITE, tmp_path / "feeds", "all", clock=clock)
+        publish(store, SITE, [parse_article(article_json(1, title="Updated"))], clock=clock)
+        errors: list[BaseException] = []
+        noted, go_on = threading.Event(), threading.Event()
+
+        def change() -> None:
+            """A change to the article as publishing makes one: archive note first, then the feed."""
+            try:
+                with store.transaction() as session:
+                    note_changes(session, [("all", "art-1")])
+                    noted.set()
+                    go_on.wait(10)
+                    mark_dirty(session, [("all", "")], now=clock())
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        def render() -> None:
+            try:
+                render_feed(store, SITE, tmp_path / "feeds", "all", clock=clock)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        writer, renderer = threading.Thread(target=change), threading.Thread(target=render)
+        writer.start()
+        assert noted.wait(10)
+        # When the feed's render reaches the rows the change holds, and waits for them...
+        renderer.start()
+        wait_for(lambda: waiting_on_locks(store) or not renderer.is_alive(), 10, what="the render to wait")
+        # ...and the change then marks the feed dirty and commits
+        go_on.set()
+        writer.join(30)
+        renderer.join(30)
+        # Then both commit (no deadlock: a deadlock fails one of them), and the change is not
+        # lost: the feed is stale, so it renders once more
+        assert errors == []
+        assert [s.stale for s in all_states_of(store) if s.feed_key == "all"] == [True]
+    finally:
+        store.dispose()
+
+
+def waiting_on_locks(store: Store) -> bool:
+    with store.read() as session:
+        return bool(session.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database() AND query ILIKE 'UPDATE archive_items%'")))
+
+
+def all_states_of(store: Store) -> list[Any]:
+    with store.read() as session:
+        return all_states(session)
