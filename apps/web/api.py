@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from syndication.errors import NotFound
 from syndication.publishing import Outcome, announce, parse_batch, publish, unpublish
+from syndication.store import retried
 from syndication.store.articles import feed_keys_of, get_article
 from syndication.store.feed_state import get_state
 from syndication.store.replays import remember_signature
@@ -81,7 +82,8 @@ def build_router(ctx: WebContext) -> APIRouter:
             # All or nothing: a batch with one bad article changes nothing.
             errors = [{"index": exc.index, **e} for exc in refused for e in exc.as_json()]
             return _error(422, f"{len(refused)} of {len(items)} article(s) refused; nothing was stored", errors)
-        outcome = publish(ctx.store, ctx.site, articles, clock=ctx.clock)
+        # A deadlock victim is run again (one transaction, nothing committed): never a 500.
+        outcome = retried(lambda: publish(ctx.store, ctx.site, articles, clock=ctx.clock))
         return _accepted(outcome, announce(ctx.store, ctx.dispatcher, outcome, clock=ctx.clock))
 
     body = articles_body(ctx.max_batch)
@@ -119,7 +121,7 @@ def build_router(ctx: WebContext) -> APIRouter:
         """Withdraw an article: it leaves its feeds and its social posts are deleted."""
         require_bearer(request, ctx.api_tokens)
         try:
-            outcome = unpublish(ctx.store, article_id, clock=ctx.clock)
+            outcome = retried(lambda: unpublish(ctx.store, article_id, clock=ctx.clock))
         except NotFound as exc:
             return _error(404, str(exc))
         return _accepted(outcome, announce(ctx.store, ctx.dispatcher, outcome, clock=ctx.clock))

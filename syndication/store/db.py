@@ -1,20 +1,28 @@
 """Engine, sessions and migrations."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.errors import StoreError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Spec: PostgreSQL, Appendix A (error codes) and §13.2 — 40P01 deadlock_detected and 40001
+# serialization_failure: the database rolled the transaction back, and running it again is the
+# documented remedy.
+RETRYABLE = frozenset({"40P01", "40001"})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -62,6 +70,25 @@ def check_schema(engine: Engine) -> None:
             raise StoreError("the database has no schema yet: run `syndication migrate`")
     except OperationalError as exc:
         raise StoreError(f"cannot reach the database: {exc.orig}") from exc
+
+
+def retried(work: Callable[[], T], *, attempts: int = 3) -> T:
+    """Run ``work`` (whole transactions, nothing else) and, when the database rolled it back as
+    a deadlock victim or a serialization failure, run it again, up to ``attempts`` times; any
+    other error, or the last attempt's, is raised.
+
+    >>> outcome = retried(lambda: publish(store, site, articles))
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in RETRYABLE or attempt == attempts:
+                raise
+            log.warning("transaction rolled back by the database; running it again",
+                        extra={"sqlstate": code, "attempt": attempt})
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 class Store:
