@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from syndication.errors import FieldError, ValidationError
 from syndication.text import clean_html, normalise_url, slugify, strip_xml_invalid
@@ -162,8 +163,18 @@ class Social(_Model):
     correction: bool = False
 
 
+def _max_length(field: FieldInfo | None) -> int | None:
+    """A field's ``max_length`` (pydantic keeps it in the field's metadata as ``MaxLen``)."""
+    return next((int(m.max_length) for m in (field.metadata if field else ()) if hasattr(m, "max_length")), None)
+
+
 class Article(_Model):
     """One article, clean and valid. Dates are aware and in UTC."""
+
+    # Whitespace is stripped by ``_scrub_input`` once the lengths were counted as sent: the
+    # documented maxLength counts every character sent. (pydantic strips before it counts:
+    # schemathesis found a summary of 20,001 characters, mostly spaces, taken.)
+    model_config = ConfigDict({**_Model.model_config, "str_strip_whitespace": False})  # type: ignore[misc]
 
     id: str = Field(min_length=1, max_length=200, json_schema_extra=_ID_SCHEMA)
     url: str = Field(max_length=URL_MAX, json_schema_extra=_URL)
@@ -186,8 +197,11 @@ class Article(_Model):
     def _scrub_input(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        # A string longer than its field allows is left as sent, to be refused as too long.
+        too_long = {name: value for name, value in data.items() if isinstance(value, str)
+                    and (limit := _max_length(cls.model_fields.get(name))) is not None and len(value) > limit}
         # The id is refused, not scrubbed, when it holds a control character (see ``_id``).
-        return {**_scrub(data), **({"id": data["id"]} if "id" in data else {})}
+        return {**_scrub(data), **too_long, **({"id": data["id"]} if "id" in data else {})}
 
     @field_validator("id")
     @classmethod
@@ -195,7 +209,9 @@ class Article(_Model):
         # A newline in an id would write a fake line into every plain-text log that names it.
         if strip_xml_invalid(value) != value or any(unicodedata.category(ch) in _LINE_BREAKING for ch in value):
             raise ValueError("must not contain control characters such as newlines")
-        return value
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
 
     @field_validator("url")
     @classmethod

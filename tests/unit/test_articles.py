@@ -98,6 +98,19 @@ def test_the_refusal_remembers_which_item_of_a_batch_it_was() -> None:
     assert {"field": "url", "reason": "must be an absolute http(s) URL"} in caught.value.as_json()
 
 
+@pytest.mark.parametrize(("field", "limit"), [("summary", 20_000), ("title", 1000), ("id", 200), ("section", 200)])
+def test_a_length_counts_every_character_sent_whitespace_too(field: str, limit: int) -> None:
+    # Given a value one character over the documented maxLength, all but one of them spaces
+    # (schemathesis found such a summary taken: the spaces were stripped before counting)
+    too_long = "x" + " " * limit
+    # Then it is refused as too long, naming the field, as /openapi.json says
+    with pytest.raises(ValidationError) as refused:
+        parse_article(article_json(1, **{field: too_long}))
+    assert [(e["field"], "at most" in e["reason"]) for e in refused.value.as_json()] == [(field, True)]
+    # And within the limit, the surrounding whitespace is stripped as before
+    assert getattr(parse_article(article_json(1, **{field: "  kept  "})), field) == "kept"
+
+
 # --- Dates ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("local", "utc"), [
