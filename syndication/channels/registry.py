@@ -168,14 +168,10 @@ def secrets_of(settings: Settings) -> list[str]:
     settings that its kind declares secret. An account not named after a kind (its kind is only
     known from the site TOML, or it is misspelt) has every field that any kind keeps secret redacted."""
     values = list(settings.secrets())
-    every_kind: set[str] | None = None
     for account, given in settings.accounts.items():
-        if account in CHANNEL_KINDS:
-            secret_fields = set(CHANNEL_KINDS[account].secret_fields)
-        else:  # its kind is only known from the site TOML: redact what any kind keeps secret
-            if every_kind is None:
-                every_kind = {f for kind in CHANNEL_KINDS.values() for f in kind.secret_fields}
-            secret_fields = every_kind
+        # An account not named after a kind: what any kind keeps secret.
+        kinds = [CHANNEL_KINDS[account]] if account in CHANNEL_KINDS else CHANNEL_KINDS.values()
+        secret_fields = {f for kind in kinds for f in kind.secret_fields}
         for name, value in given.items():
             if name in secret_fields and value:
                 values.append(value.get_secret_value() if isinstance(value, SecretStr) else str(value))
